@@ -1,0 +1,97 @@
+"""The exception tree of the gateway.
+
+Errors from libraries (lxml, aio-pika, the database driver) are translated into these where they
+enter our code, so that the HTTP layer and the command line only ever see this tree::
+
+    GatewayError
+    ├── ConfigError                  a setting or a configuration file is wrong
+    ├── MessageError                 a message cannot be accepted as it is
+    │   ├── UnsafeXmlError           DTD, entity, too deep, too large: refused before parsing
+    │   ├── NotWellFormedError       not XML, or not UTF-8 without BOM
+    │   ├── UnknownMessageError      a root namespace we do not know
+    │   └── SchemaViolation          not valid against the message's XSD (level 1)
+    ├── CalendarError                a date or a deadline rule that cannot be computed
+    ├── ClockError                   the clock cannot be set or moved that way
+    ├── BrokerUnavailable            RabbitMQ does not answer or does not confirm
+    └── LedgerUnavailable            the ledger database does not answer
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """A setting, a registry entry or a configuration file is wrong; the message names it."""
+
+
+class MessageError(GatewayError):
+    """A message cannot be accepted as it is."""
+
+
+class UnsafeXmlError(MessageError):
+    """The document uses a DTD or entities, or is too deep or too large to parse safely."""
+
+
+class NotWellFormedError(MessageError):
+    """The document is not well-formed XML, or not UTF-8 without a byte order mark."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class UnknownMessageError(MessageError):
+    """The root element's namespace is not one of a known standard, release and message."""
+
+    def __init__(self, namespace: str | None, root: str) -> None:
+        where = f"namespace {namespace!r}" if namespace else "no namespace"
+        super().__init__(f"unknown message: root element {root!r} in {where}")
+        self.namespace = namespace
+        self.root = root
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaIssue:
+    """One XSD validation error: where it is and what is wrong."""
+
+    line: int
+    element: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.element}: {self.reason}"
+
+
+class SchemaViolation(MessageError):
+    """The message is not valid against its XSD; ``issues`` lists every error."""
+
+    def __init__(self, message_type: str, issues: Sequence[SchemaIssue]) -> None:
+        first = issues[0] if issues else None
+        super().__init__(
+            f"{message_type} is not valid against its schema"
+            + (f" ({len(issues)} errors; first: {first})" if first else "")
+        )
+        self.message_type = message_type
+        self.issues = tuple(issues)
+
+
+class CalendarError(GatewayError):
+    """A date, period or deadline rule that cannot be computed."""
+
+
+class ClockError(GatewayError):
+    """The clock cannot be set or moved that way (for instance: the real clock)."""
+
+
+class BrokerUnavailable(GatewayError):
+    """RabbitMQ cannot be reached or did not confirm a publish."""
+
+
+class LedgerUnavailable(GatewayError):
+    """The ledger database cannot be reached or refused a write."""

@@ -1,0 +1,17 @@
+"""Shared test fixtures: where the reference material lives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def reference() -> Path:
+    """The official schemas, examples and rules in ``../shared/reference``."""
+    if not REFERENCE.is_dir():
+        pytest.fail(f"reference material missing: {REFERENCE}")
+    return REFERENCE
