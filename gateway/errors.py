@@ -12,7 +12,11 @@ enter our code, so that the HTTP layer and the command line only ever see this t
     │   └── SchemaViolation          not valid against the message's XSD (level 1)
     ├── CalendarError                a date or a deadline rule that cannot be computed
     ├── ClockError                   the clock cannot be set or moved that way
-    ├── BrokerUnavailable            RabbitMQ does not answer or does not confirm
+    ├── BrokerError                  RabbitMQ refused or could not take a message
+    │   ├── BrokerUnavailable        RabbitMQ does not answer or does not confirm
+    │   ├── Unroutable               no queue is bound for the recipient (VSP BRS33)
+    │   ├── TopologyConflict         an exchange or queue exists with other settings
+    │   └── MalformedDelivery        a delivery lacks a property the gateway sets
     └── LedgerUnavailable            the ledger database does not answer
 """
 
@@ -89,8 +93,30 @@ class ClockError(GatewayError):
     """The clock cannot be set or moved that way (for instance: the real clock)."""
 
 
-class BrokerUnavailable(GatewayError):
+class BrokerError(GatewayError):
+    """RabbitMQ refused a message or could not take it."""
+
+
+class BrokerUnavailable(BrokerError):
     """RabbitMQ cannot be reached or did not confirm a publish."""
+
+
+class Unroutable(BrokerError):
+    """The broker returned a message: no queue is bound for its routing key (VSP BRS33)."""
+
+    vsp_code = "BRS33"
+
+    def __init__(self, routing_key: str, reason: str = "NO_ROUTE") -> None:
+        super().__init__(f"no route for routing key {routing_key!r}: {reason}")
+        self.routing_key = routing_key
+
+
+class TopologyConflict(BrokerError):
+    """An exchange or queue exists with other settings than the design gives it."""
+
+
+class MalformedDelivery(BrokerError):
+    """A delivery lacks a property or header the gateway sets, or carries a bad value."""
 
 
 class LedgerUnavailable(GatewayError):
