@@ -5,6 +5,7 @@ enter our code, so that the HTTP layer and the command line only ever see this t
 
     GatewayError
     ├── ConfigError                  a setting or a configuration file is wrong
+    ├── AuthenticationError          no client certificate, or not one of a registered participant
     ├── MessageError                 a message cannot be accepted as it is
     │   ├── UnsafeXmlError           DTD, entity, too deep, too large: refused before parsing
     │   ├── NotWellFormedError       not XML, or not UTF-8 without BOM
@@ -22,6 +23,7 @@ enter our code, so that the HTTP layer and the command line only ever see this t
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +34,22 @@ class GatewayError(Exception):
 
 class ConfigError(GatewayError):
     """A setting, a registry entry or a configuration file is wrong; the message names it."""
+
+
+class AuthFailure(enum.StrEnum):
+    """Why a connection could not be tied to a registered participant."""
+
+    NO_CERTIFICATE = "no-certificate"
+    MALFORMED_SUBJECT = "malformed-subject"
+    UNKNOWN_PARTICIPANT = "unknown-participant"
+
+
+class AuthenticationError(GatewayError):
+    """The client certificate is missing or names nobody in the registry; ``reason`` says which."""
+
+    def __init__(self, message: str, reason: AuthFailure) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class MessageError(GatewayError):
