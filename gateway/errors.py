@@ -10,13 +10,16 @@ enter our code, so that the HTTP layer and the command line only ever see this t
     │   ├── UnsafeXmlError           DTD, entity, too deep, too large: refused before parsing
     │   ├── NotWellFormedError       not XML, or not UTF-8 without BOM
     │   ├── UnknownMessageError      a root namespace we do not know
-    │   └── SchemaViolation          not valid against the message's XSD (level 1)
+    │   ├── SchemaViolation          not valid against the message's XSD (level 1)
+    │   └── DuplicateError           admitted before with other content
+    │       ├── DuplicateIdentificatie   same sender, message type and Identificatie (TR056)
+    │       └── DuplicateTraceerId       same traceerId (VSP BRS114)
     ├── CalendarError                a date or a deadline rule that cannot be computed
     ├── ClockError                   the clock cannot be set or moved that way
     ├── BrokerError                  RabbitMQ refused or could not take a message
     │   ├── BrokerUnavailable        RabbitMQ does not answer or does not confirm
     │   ├── Unroutable               no queue is bound for the recipient (VSP BRS33)
-    │   ├── TopologyConflict         an exchange or queue exists with other settings
+    │   ├── TopologyError            an exchange or queue is missing or set up otherwise
     │   └── MalformedDelivery        a delivery lacks a property the gateway sets
     └── LedgerUnavailable            the ledger database does not answer
 """
@@ -103,6 +106,29 @@ class SchemaViolation(MessageError):
         self.issues = tuple(issues)
 
 
+class DuplicateError(MessageError):
+    """A message with the same identity was admitted before, with other content."""
+
+
+class DuplicateIdentificatie(DuplicateError):
+    """TR056: the Identificatie is not unique for this sender and message type."""
+
+    def __init__(self, sender: str, message_type: str, identificatie: str) -> None:
+        super().__init__(
+            f"{sender} already sent a {message_type} with Identificatie {identificatie!r} "
+            "with other content (TR056)"
+        )
+        self.identificatie = identificatie
+
+
+class DuplicateTraceerId(DuplicateError):
+    """The traceerId was used before for another message."""
+
+    def __init__(self, traceer_id: str) -> None:
+        super().__init__(f"traceerId {traceer_id} was used before for another message")
+        self.traceer_id = traceer_id
+
+
 class CalendarError(GatewayError):
     """A date, period or deadline rule that cannot be computed."""
 
@@ -129,8 +155,8 @@ class Unroutable(BrokerError):
         self.routing_key = routing_key
 
 
-class TopologyConflict(BrokerError):
-    """An exchange or queue exists with other settings than the design gives it."""
+class TopologyError(BrokerError):
+    """An exchange or queue is missing, or exists with other settings than the design's."""
 
 
 class MalformedDelivery(BrokerError):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fixtures.ledger"]
+
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
 

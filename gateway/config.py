@@ -1,0 +1,164 @@
+"""Settings, read once from the environment (and the command line), typed, and checked loudly.
+
+Every setting has an environment variable ``GATEWAY_*``; a bad value stops the program with a
+message that names the variable and what was expected. Nothing falls back silently.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway.errors import ConfigError
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BsnRange:
+    """The BSNs a test chain accepts (VSP BRS18); anything outside is refused."""
+
+    low: int
+    high: int
+
+    def __contains__(self, bsn: object) -> bool:
+        return isinstance(bsn, str) and bsn.isdigit() and self.low <= int(bsn) <= self.high
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway can be told; see the README's configuration reference."""
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    db_url: str = "sqlite:///var/ledger.db"
+    certs_dir: Path = Path("certs/dev")
+    registry: Path | None = None
+    crl: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8443
+    ops_host: str = "127.0.0.1"
+    ops_port: int = 8080
+    public_url: str = ""
+    max_message_bytes: int = 25 * MB
+    simulate: bool = False
+    bsn_range: BsnRange | None = None
+    publish_timeout: float = 5.0
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        """The URL participants use to reach the gateway (for payload download links)."""
+        return self.public_url or f"https://localhost:{self.port}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return sqlalchemy_url(self.db_url)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """Apply command-line options; ``None`` means "not given"."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r}: expected a number from {low} to {high}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a number of seconds") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r}: expected a positive number of seconds")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name}={raw!r}: expected true or false")
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw) if raw else None
+
+
+def amqp_url(raw: str, name: str = "GATEWAY_AMQP_URL") -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+        raise ConfigError(f"{name}={raw!r}: expected amqp://user:password@host:port/vhost")
+    return raw
+
+
+def sqlalchemy_url(raw: str, name: str = "GATEWAY_DB_URL") -> str:
+    """Turn ``sqlite:///path`` or ``postgresql://user@host/db`` into an async driver URL."""
+    scheme, sep, rest = raw.partition("://")
+    if not sep or not rest:
+        raise ConfigError(
+            f"{name}={raw!r}: expected sqlite:///path/to/ledger.db or postgresql://user@host/db"
+        )
+    drivers = {
+        "sqlite": "sqlite+aiosqlite",
+        "sqlite+aiosqlite": "sqlite+aiosqlite",
+        "postgresql": "postgresql+asyncpg",
+        "postgres": "postgresql+asyncpg",
+        "postgresql+asyncpg": "postgresql+asyncpg",
+    }
+    driver = drivers.get(scheme)
+    if driver is None:
+        raise ConfigError(f"{name}={raw!r}: the ledger runs on sqlite or postgresql, not {scheme}")
+    return f"{driver}://{rest}"
+
+
+def bsn_range(raw: str, name: str = "GATEWAY_BSN_RANGE") -> BsnRange:
+    match = re.fullmatch(r"\s*([0-9]{9})\s*-\s*([0-9]{9})\s*", raw)
+    if not match or int(match[1]) > int(match[2]):
+        raise ConfigError(
+            f"{name}={raw!r}: expected LOW-HIGH, nine digits each, like 999900000-999999999"
+        )
+    return BsnRange(int(match[1]), int(match[2]))
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    settings = Settings(
+        amqp_url=amqp_url(env.get("GATEWAY_AMQP_URL") or Settings.amqp_url),
+        db_url=env.get("GATEWAY_DB_URL") or Settings.db_url,
+        certs_dir=_path(env, "GATEWAY_CERTS") or Settings.certs_dir,
+        registry=_path(env, "GATEWAY_REGISTRY"),
+        crl=_path(env, "GATEWAY_CRL"),
+        host=env.get("GATEWAY_HOST") or Settings.host,
+        port=_int(env, "GATEWAY_PORT", Settings.port, 0, 65535),
+        ops_host=env.get("GATEWAY_OPS_HOST") or Settings.ops_host,
+        ops_port=_int(env, "GATEWAY_OPS_PORT", Settings.ops_port, 0, 65535),
+        public_url=env.get("GATEWAY_PUBLIC_URL", "").rstrip("/"),
+        max_message_bytes=_int(env, "GATEWAY_MAX_MESSAGE_BYTES", 25 * MB, 1024, 1024 * MB),
+        simulate=_bool(env, "GATEWAY_SIMULATE"),
+        bsn_range=bsn_range(env["GATEWAY_BSN_RANGE"]) if env.get("GATEWAY_BSN_RANGE") else None,
+        publish_timeout=_float(env, "GATEWAY_PUBLISH_TIMEOUT", Settings.publish_timeout),
+        extra={k: v for k, v in env.items() if k.startswith("GATEWAY_")},
+    )
+    sqlalchemy_url(settings.db_url)  # fail now, not at the first message
+    return settings

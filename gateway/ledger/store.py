@@ -1,0 +1,501 @@
+"""Reading and writing the ledger: admission of a message, its statuses, and the inbox queries.
+
+A message is admitted in the state ``WordtVerwerkt`` before it is published and moves to
+``WordtAangeboden`` once the broker confirmed it; a message that never got its confirm is either
+removed (the sender got an error and may retry) or published again at the next start. That is
+what lets a 2xx mean "stored and routed" without ever losing one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from gateway.config import sqlalchemy_url
+from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
+from gateway.ledger.schema import messages, migrate, status_history
+from gateway.vsp import Berichtstatus
+
+Now = Callable[[], dt.datetime]
+
+# What a recipient may still fetch: handed to the broker, not yet confirmed.
+READY = (Berichtstatus.WORDT_AANGEBODEN.value,)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One row of the ledger, as the HTTP layer and the monitor see it."""
+
+    traceer_id: str
+    conversatie_id: str
+    als_antwoord_op: str | None
+    referentie_id: str | None
+    sender: str
+    recipient: str | None
+    message_type: str | None
+    release: str | None
+    berichttype: str | None
+    identificatie: str | None
+    dagtekening: str | None
+    answers_identificatie: str | None
+    sha256: str | None
+    size: int | None
+    status: Berichtstatus
+    status_changed_at: dt.datetime
+    received_at: dt.datetime
+    confirmed_at: dt.datetime | None
+    meldingen: list[dict[str, str]] | None
+    trace_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> StoredMessage:
+        m = row._mapping
+        return cls(
+            traceer_id=m["traceer_id"],
+            conversatie_id=m["conversatie_id"],
+            als_antwoord_op=m["als_antwoord_op"],
+            referentie_id=m["referentie_id"],
+            sender=m["sender"],
+            recipient=m["recipient"],
+            message_type=m["message_type"],
+            release=m["release"],
+            berichttype=m["berichttype"],
+            identificatie=m["identificatie"],
+            dagtekening=m["dagtekening"],
+            answers_identificatie=m["answers_identificatie"],
+            sha256=m["sha256"],
+            size=m["size"],
+            status=Berichtstatus(m["status"]),
+            status_changed_at=_aware(m["status_changed_at"]),
+            received_at=_aware(m["received_at"]),
+            confirmed_at=_aware(m["confirmed_at"]) if m["confirmed_at"] else None,
+            meldingen=m["meldingen"],
+            trace_id=m["trace_id"],
+        )
+
+
+# Every column but the payload, for listings.
+_META = [c for c in messages.c if c.name != "payload"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message that passed every check at the door and is about to be admitted."""
+
+    traceer_id: str
+    conversatie_id: str
+    als_antwoord_op: str | None
+    referentie_id: str | None
+    sender: str
+    recipient: str
+    message_type: str
+    release: str
+    berichttype: str
+    identificatie: str
+    dagtekening: str
+    answers_identificatie: str | None
+    sha256: str
+    payload: bytes
+    trace_id: str
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{self.sender}|{self.message_type}|{self.identificatie}"
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The outcome of admitting a message: new, or the replay of one admitted before."""
+
+    message: StoredMessage
+    replay: bool
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    # SQLite gives naive datetimes back; everything is stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Ledger:
+    """The ledger on SQLite or PostgreSQL; every public method translates database errors."""
+
+    def __init__(self, engine: AsyncEngine, now: Now = _utcnow) -> None:
+        self._engine = engine
+        self._now = now
+
+    @classmethod
+    async def open(cls, db_url: str, *, now: Now = _utcnow) -> Ledger:
+        """Connect to ``sqlite:///...`` or ``postgresql://...`` and migrate the schema."""
+        url = sqlalchemy_url(db_url)
+        if url.startswith("sqlite"):
+            path = url.partition(":///")[2]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_async_engine(url, connect_args={"timeout": 30})
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        ledger = cls(engine, now)
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(migrate)
+        except (DBAPIError, OSError) as exc:
+            await engine.dispose()
+            raise LedgerUnavailable(f"ledger {db_url}: {exc}") from exc
+        return ledger
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def ping(self) -> bool:
+        try:
+            async with self._engine.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+        except (DBAPIError, OSError):
+            return False
+        return True
+
+    # -- admission -------------------------------------------------------------------------
+
+    async def admit(self, new: NewMessage) -> Admission:
+        """Store a message as ``WordtVerwerkt``, or recognise a retry of one stored before.
+
+        A byte-identical retry (same sender, same traceerId or same Identificatie, same content)
+        is a replay; the same Identificatie with other content is ``DuplicateIdentificatie``
+        (TR056), the same traceerId with other content ``DuplicateTraceerId``.
+        """
+        now = self._now()
+        row = {
+            "traceer_id": new.traceer_id,
+            "conversatie_id": new.conversatie_id,
+            "als_antwoord_op": new.als_antwoord_op,
+            "referentie_id": new.referentie_id,
+            "sender": new.sender,
+            "recipient": new.recipient,
+            "message_type": new.message_type,
+            "release": new.release,
+            "berichttype": new.berichttype,
+            "identificatie": new.identificatie,
+            "dagtekening": new.dagtekening,
+            "answers_identificatie": new.answers_identificatie,
+            "dedup_key": new.dedup_key,
+            "sha256": new.sha256,
+            "size": len(new.payload),
+            "payload": new.payload,
+            "status": Berichtstatus.WORDT_VERWERKT.value,
+            "status_changed_at": now,
+            "received_at": now,
+            "trace_id": new.trace_id,
+        }
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(messages.insert().values(row))
+                await _history(
+                    connection,
+                    new.traceer_id,
+                    now,
+                    Berichtstatus.ONTVANGEN,
+                    Berichtstatus.WORDT_VERWERKT,
+                )
+                stored = await _fetch(connection, new.traceer_id)
+        except IntegrityError:
+            return await self._replay(new)
+        except (DBAPIError, OSError) as exc:
+            raise LedgerUnavailable(f"ledger write failed: {exc}") from exc
+        assert stored is not None
+        return Admission(stored, replay=False)
+
+    async def _replay(self, new: NewMessage) -> Admission:
+        async with self._connect() as connection:
+            result = await connection.execute(
+                sa.select(*_META).where(
+                    sa.or_(
+                        messages.c.traceer_id == new.traceer_id,
+                        messages.c.dedup_key == new.dedup_key,
+                    )
+                )
+            )
+            rows = [StoredMessage.from_row(r) for r in result]
+        for existing in rows:
+            if (
+                existing.sender == new.sender
+                and existing.sha256 == new.sha256
+                and existing.status is not Berichtstatus.AFGEKEURD_DOOR_DIENST
+            ):
+                return Admission(existing, replay=True)
+        if any(r.traceer_id == new.traceer_id for r in rows):
+            raise DuplicateTraceerId(new.traceer_id)
+        raise DuplicateIdentificatie(new.sender, new.message_type, new.identificatie)
+
+    async def refuse(
+        self,
+        *,
+        traceer_id: str,
+        conversatie_id: str,
+        sender: str,
+        meldingen: Sequence[dict[str, str]],
+        message_type: str | None = None,
+        berichttype: str | None = None,
+        als_antwoord_op: str | None = None,
+        trace_id: str | None = None,
+    ) -> None:
+        """Remember a refused message for the status API (AfgekeurdDoorDienst + meldingen).
+
+        A refusal never overwrites a message admitted before under the same traceerId.
+        """
+        now = self._now()
+        row = {
+            "traceer_id": traceer_id,
+            "conversatie_id": conversatie_id,
+            "als_antwoord_op": als_antwoord_op,
+            "sender": sender,
+            "message_type": message_type,
+            "berichttype": berichttype,
+            "status": Berichtstatus.AFGEKEURD_DOOR_DIENST.value,
+            "status_changed_at": now,
+            "received_at": now,
+            "meldingen": list(meldingen),
+            "trace_id": trace_id,
+        }
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(messages.insert().values(row))
+                await _history(
+                    connection,
+                    traceer_id,
+                    now,
+                    Berichtstatus.ONTVANGEN,
+                    Berichtstatus.AFGEKEURD_DOOR_DIENST,
+                )
+        except IntegrityError:
+            return
+        except (DBAPIError, OSError) as exc:
+            raise LedgerUnavailable(f"ledger write failed: {exc}") from exc
+
+    async def routed(self, traceer_id: str) -> None:
+        """The broker confirmed the message: it is processed and on offer to its recipient."""
+        await self._move(
+            traceer_id,
+            (Berichtstatus.VERWERKING_VOLTOOID, Berichtstatus.WORDT_AANGEBODEN),
+            only_from=(Berichtstatus.WORDT_VERWERKT,),
+        )
+
+    async def withdraw(self, traceer_id: str) -> None:
+        """The broker did not confirm and the sender gets an error: forget the message."""
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    messages.delete().where(
+                        messages.c.traceer_id == traceer_id,
+                        messages.c.status == Berichtstatus.WORDT_VERWERKT.value,
+                    )
+                )
+                await connection.execute(
+                    status_history.delete().where(status_history.c.traceer_id == traceer_id)
+                )
+        except (DBAPIError, OSError) as exc:
+            raise LedgerUnavailable(f"ledger write failed: {exc}") from exc
+
+    async def delivered(self, traceer_id: str, *, recipient: str | None = None) -> bool:
+        """The recipient has the message (it confirmed it, or answered it): ``Bezorgd``."""
+        return await self._move(
+            traceer_id,
+            (Berichtstatus.BEZORGD,),
+            only_from=(Berichtstatus.WORDT_AANGEBODEN,),
+            recipient=recipient,
+            confirm=True,
+        )
+
+    async def _move(
+        self,
+        traceer_id: str,
+        statuses: Sequence[Berichtstatus],
+        *,
+        only_from: Sequence[Berichtstatus],
+        recipient: str | None = None,
+        confirm: bool = False,
+    ) -> bool:
+        now = self._now()
+        values: dict[str, Any] = {"status": statuses[-1].value, "status_changed_at": now}
+        if confirm:
+            values["confirmed_at"] = now
+        where = [
+            messages.c.traceer_id == traceer_id,
+            messages.c.status.in_([s.value for s in only_from]),
+        ]
+        if recipient is not None:
+            where.append(messages.c.recipient == recipient)
+        try:
+            async with self._engine.begin() as connection:
+                result = await connection.execute(messages.update().where(*where).values(values))
+                if result.rowcount == 0:
+                    return False
+                await _history(connection, traceer_id, now, *statuses)
+        except (DBAPIError, OSError) as exc:
+            raise LedgerUnavailable(f"ledger write failed: {exc}") from exc
+        return True
+
+    # -- queries -----------------------------------------------------------------------------
+
+    async def get(self, traceer_id: str) -> StoredMessage | None:
+        async with self._connect() as connection:
+            return await _fetch(connection, traceer_id)
+
+    async def inbox(
+        self,
+        recipient: str,
+        *,
+        limit: int,
+        berichttype: str | None = None,
+        conversatie_id: str | None = None,
+        als_antwoord_op: str | None = None,
+    ) -> list[StoredMessage]:
+        """The oldest messages ready for ``recipient``, optionally narrowed by a search path."""
+        query = sa.select(*_META).where(
+            messages.c.recipient == recipient, messages.c.status.in_(READY)
+        )
+        if berichttype is not None:
+            query = query.where(messages.c.berichttype == berichttype)
+        if conversatie_id is not None:
+            query = query.where(messages.c.conversatie_id == conversatie_id)
+        if als_antwoord_op is not None:
+            query = query.where(messages.c.als_antwoord_op == als_antwoord_op)
+        query = query.order_by(messages.c.received_at, messages.c.traceer_id).limit(limit)
+        async with self._connect() as connection:
+            return [StoredMessage.from_row(r) for r in await connection.execute(query)]
+
+    async def payload(self, recipient: str, traceer_id: str) -> tuple[StoredMessage, bytes] | None:
+        """The payload of a message addressed to ``recipient`` that is not yet confirmed."""
+        query = sa.select(*_META, messages.c.payload).where(
+            messages.c.traceer_id == traceer_id,
+            messages.c.recipient == recipient,
+            messages.c.status.in_(READY),
+        )
+        async with self._connect() as connection:
+            row = (await connection.execute(query)).first()
+        if row is None or row.payload is None:
+            return None
+        return StoredMessage.from_row(row), bytes(row.payload)
+
+    async def statuses(
+        self,
+        participant: str,
+        *,
+        traceer_id: str | None = None,
+        conversatie_id: str | None = None,
+        limit: int = 250,
+    ) -> list[StoredMessage]:
+        """What ``participant`` sent or received, by traceerId (or alsAntwoordOp) or conversatie."""
+        query = sa.select(*_META).where(
+            sa.or_(messages.c.sender == participant, messages.c.recipient == participant)
+        )
+        if traceer_id is not None:
+            query = query.where(
+                sa.or_(
+                    messages.c.traceer_id == traceer_id,
+                    messages.c.als_antwoord_op == traceer_id,
+                )
+            )
+        if conversatie_id is not None:
+            query = query.where(messages.c.conversatie_id == conversatie_id)
+        query = query.order_by(messages.c.received_at, messages.c.traceer_id).limit(limit)
+        async with self._connect() as connection:
+            return [StoredMessage.from_row(r) for r in await connection.execute(query)]
+
+    async def history(self, traceer_id: str) -> list[tuple[Berichtstatus, dt.datetime]]:
+        query = (
+            sa.select(status_history.c.status, status_history.c.at)
+            .where(status_history.c.traceer_id == traceer_id)
+            .order_by(status_history.c.id)
+        )
+        async with self._connect() as connection:
+            return [(Berichtstatus(s), _aware(at)) for s, at in await connection.execute(query)]
+
+    async def find_original(
+        self, sender: str, message_type: str, identificatie: str
+    ) -> StoredMessage | None:
+        """The accepted message a retour message answers, by its BerichtIdentificatie."""
+        query = sa.select(*_META).where(
+            messages.c.dedup_key == f"{sender}|{message_type}|{identificatie}"
+        )
+        async with self._connect() as connection:
+            row = (await connection.execute(query)).first()
+        return None if row is None else StoredMessage.from_row(row)
+
+    async def unconfirmed_by_broker(self) -> list[StoredMessage]:
+        """Messages admitted but never confirmed by the broker (a crash between the two)."""
+        query = (
+            sa.select(*_META)
+            .where(messages.c.status == Berichtstatus.WORDT_VERWERKT.value)
+            .order_by(messages.c.received_at)
+        )
+        async with self._connect() as connection:
+            return [StoredMessage.from_row(r) for r in await connection.execute(query)]
+
+    async def payload_of(self, traceer_id: str) -> bytes | None:
+        async with self._connect() as connection:
+            value = (
+                await connection.execute(
+                    sa.select(messages.c.payload).where(messages.c.traceer_id == traceer_id)
+                )
+            ).scalar()
+        return None if value is None else bytes(value)
+
+    def _connect(self) -> _Guarded:
+        return _Guarded(self._engine)
+
+
+class _Guarded:
+    """``async with`` a read connection, with database errors translated."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        try:
+            self._connection = await self._engine.connect()
+        except (DBAPIError, OSError) as exc:
+            raise LedgerUnavailable(f"ledger unreachable: {exc}") from exc
+        return self._connection
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        assert self._connection is not None
+        await self._connection.close()
+        if isinstance(exc, DBAPIError | OSError):
+            raise LedgerUnavailable(f"ledger read failed: {exc}") from exc
+
+
+async def _fetch(connection: AsyncConnection, traceer_id: str) -> StoredMessage | None:
+    row = (
+        await connection.execute(sa.select(*_META).where(messages.c.traceer_id == traceer_id))
+    ).first()
+    return None if row is None else StoredMessage.from_row(row)
+
+
+async def _history(
+    connection: AsyncConnection, traceer_id: str, at: dt.datetime, *statuses: Berichtstatus
+) -> None:
+    await connection.execute(
+        status_history.insert(),
+        [{"traceer_id": traceer_id, "status": s.value, "at": at} for s in statuses],
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

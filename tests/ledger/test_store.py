@@ -1,0 +1,148 @@
+"""The ledger admits, deduplicates, routes and lists messages the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import pytest
+
+from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
+from gateway.ledger import Ledger
+from gateway.ledger.store import NewMessage
+from gateway.vsp import Berichtstatus
+
+PROVIDER = "aanbieder-12345678"
+MUNICIPALITY = "gemeente-0637"
+
+
+def new_message(payload: bytes = b"<x/>", identificatie: str = "ID1", **changes: str) -> NewMessage:
+    values: dict[str, str | None] = {
+        "traceer_id": str(uuid.uuid4()),
+        "conversatie_id": str(uuid.uuid4()),
+        "als_antwoord_op": None,
+        "referentie_id": None,
+        "sender": PROVIDER,
+        "recipient": MUNICIPALITY,
+        "message_type": "WMO305",
+        "release": "3.2",
+        "berichttype": "WMO305",
+        "identificatie": identificatie,
+        "dagtekening": "2020-03-02",
+        "answers_identificatie": None,
+        "trace_id": uuid.uuid4().hex,
+    }
+    values.update(changes)
+    return NewMessage(
+        sha256=hashlib.sha256(payload).hexdigest(),
+        payload=payload,
+        **values,  # type: ignore[arg-type]
+    )
+
+
+async def test_admitted_message_is_processing_until_routed(ledger: Ledger) -> None:
+    """A new message is WordtVerwerkt until the broker confirms it, then ready for its recipient."""
+    message = new_message()
+    admission = await ledger.admit(message)
+    assert not admission.replay
+    assert admission.message.status is Berichtstatus.WORDT_VERWERKT
+    assert await ledger.inbox(MUNICIPALITY, limit=10) == []
+
+    await ledger.routed(message.traceer_id)
+    inbox = await ledger.inbox(MUNICIPALITY, limit=10)
+    assert [m.traceer_id for m in inbox] == [message.traceer_id]
+    found = await ledger.payload(MUNICIPALITY, message.traceer_id)
+    assert found is not None
+    assert found[1] == b"<x/>"
+    assert await ledger.payload(PROVIDER, message.traceer_id) is None
+
+
+async def test_identical_retry_is_a_replay(ledger: Ledger) -> None:
+    """The same bytes from the same sender again are recognised, under either id."""
+    first = new_message()
+    await ledger.admit(first)
+    again = await ledger.admit(new_message(traceer_id=first.traceer_id))
+    assert again.replay
+    assert again.message.traceer_id == first.traceer_id
+    other_id = await ledger.admit(new_message())
+    assert other_id.replay
+    assert other_id.message.traceer_id == first.traceer_id
+
+
+async def test_same_identificatie_other_content_is_refused(ledger: Ledger) -> None:
+    """TR056: one Identificatie per sender and message type, whatever the traceerId."""
+    await ledger.admit(new_message(b"<a/>"))
+    with pytest.raises(DuplicateIdentificatie, match="TR056"):
+        await ledger.admit(new_message(b"<b/>"))
+    # another message type, or another sender, may use the same Identificatie
+    assert not (await ledger.admit(new_message(b"<b/>", message_type="WMO307"))).replay
+    assert not (await ledger.admit(new_message(b"<b/>", sender="aanbieder-87654321"))).replay
+
+
+async def test_traceer_id_reused_for_other_content_is_refused(ledger: Ledger) -> None:
+    """A traceerId names one message only (BRS114)."""
+    first = new_message(b"<a/>")
+    await ledger.admit(first)
+    with pytest.raises(DuplicateTraceerId):
+        await ledger.admit(new_message(b"<b/>", "ID2", traceer_id=first.traceer_id))
+
+
+async def test_withdrawn_message_can_be_sent_again(ledger: Ledger) -> None:
+    """A message whose publish failed leaves no trace, so the sender's retry is new."""
+    message = new_message()
+    await ledger.admit(message)
+    await ledger.withdraw(message.traceer_id)
+    assert await ledger.get(message.traceer_id) is None
+    assert not (await ledger.admit(message)).replay
+
+
+async def test_delivery_and_history(ledger: Ledger) -> None:
+    """Confirming receipt makes the message Bezorgd; the history shows the whole way."""
+    message = new_message()
+    await ledger.admit(message)
+    await ledger.routed(message.traceer_id)
+    assert not await ledger.delivered(message.traceer_id, recipient=PROVIDER)
+    assert await ledger.delivered(message.traceer_id, recipient=MUNICIPALITY)
+    assert await ledger.inbox(MUNICIPALITY, limit=10) == []
+    statuses = [s for s, _ in await ledger.history(message.traceer_id)]
+    assert statuses == [
+        Berichtstatus.ONTVANGEN,
+        Berichtstatus.WORDT_VERWERKT,
+        Berichtstatus.VERWERKING_VOLTOOID,
+        Berichtstatus.WORDT_AANGEBODEN,
+        Berichtstatus.BEZORGD,
+    ]
+
+
+async def test_refusal_is_visible_to_its_sender_only(ledger: Ledger) -> None:
+    """A refused message keeps its meldingen for the status API of its own sender."""
+    traceer_id = str(uuid.uuid4())
+    melding = {"code": "BRS13", "omschrijving": "Bericht voldoet niet aan het XSD"}
+    await ledger.refuse(
+        traceer_id=traceer_id,
+        conversatie_id=str(uuid.uuid4()),
+        sender=PROVIDER,
+        meldingen=[melding],
+    )
+    [status] = await ledger.statuses(PROVIDER, traceer_id=traceer_id)
+    assert status.status is Berichtstatus.AFGEKEURD_DOOR_DIENST
+    assert status.meldingen == [melding]
+    assert await ledger.statuses(MUNICIPALITY, traceer_id=traceer_id) == []
+
+
+async def test_inbox_is_oldest_first_and_limited(ledger: Ledger) -> None:
+    """The pull list gives the oldest ready messages first, at most ``limit``."""
+    ids = []
+    for n in range(5):
+        message = new_message(f"<m{n}/>".encode(), f"ID{n}")
+        await ledger.admit(message)
+        await ledger.routed(message.traceer_id)
+        ids.append(message.traceer_id)
+    listed = await ledger.inbox(MUNICIPALITY, limit=3)
+    assert [m.traceer_id for m in listed] == ids[:3]
+
+
+async def test_unreachable_database_is_ledger_unavailable() -> None:
+    """A ledger that cannot be reached is reported as such, naming the URL."""
+    with pytest.raises(LedgerUnavailable, match=r"127\.0\.0\.1:1"):
+        await Ledger.open("postgresql://postgres@127.0.0.1:1/none")
