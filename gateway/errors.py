@@ -14,6 +14,7 @@ enter our code, so that the HTTP layer and the command line only ever see this t
     │   └── DuplicateError           admitted before with other content
     │       ├── DuplicateIdentificatie   same sender, message type and Identificatie (TR056)
     │       └── DuplicateTraceerId       same traceerId (VSP BRS114)
+    ├── Refused                      the ingress's verdict on a submission: HTTP status + VSP code
     ├── CalendarError                a date or a deadline rule that cannot be computed
     ├── ClockError                   the clock cannot be set or moved that way
     ├── BrokerError                  RabbitMQ refused or could not take a message
@@ -127,6 +128,30 @@ class DuplicateTraceerId(DuplicateError):
     def __init__(self, traceer_id: str) -> None:
         super().__init__(f"traceerId {traceer_id} was used before for another message")
         self.traceer_id = traceer_id
+
+
+class Refused(GatewayError):
+    """The ingress refuses a submission: what the HTTP layer turns into problem+json.
+
+    ``code`` is the VSP refusal code (BRS13, BRS20, ...) where one applies; ``errors`` lists
+    every detail (for example each XSD error).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        code: str | None = None,
+        errors: Sequence[str] = (),
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.code = code
+        self.errors = tuple(errors)
 
 
 class CalendarError(GatewayError):

@@ -1,0 +1,463 @@
+"""Routing through RabbitMQ: the topology, confirmed publishing, consuming and events.
+
+A message the ingress accepted must never be lost, so it answers 2xx only after the broker has
+confirmed the publish: persistent, mandatory, publisher-confirmed, into durable quorum queues. When
+RabbitMQ is gone the publish fails fast with ``BrokerUnavailable`` (the ingress answers 503) and the
+connection comes back by itself. aio-pika's exceptions stop here; callers see ``gateway.errors``.
+
+The topology, declared idempotently by everybody who connects::
+
+    iwmo.route  (topic) --<role>.<code>.#--> inbox.<role>.<code>  quorum, dead letters to iwmo.dead
+    iwmo.dead   (topic) --#-->               iwmo.dead            durable
+    iwmo.events (topic)                      no queue of its own: subscribers bind their own
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import enum
+import json
+import logging
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import aio_pika
+import aio_pika.abc
+from aio_pika.exceptions import (
+    CONNECTION_EXCEPTIONS,
+    ChannelNotFoundEntity,
+    ChannelPreconditionFailed,
+    DeliveryError,
+    PublishError,
+)
+from yarl import URL
+
+from gateway.errors import (
+    BrokerError,
+    BrokerUnavailable,
+    ConfigError,
+    MalformedDelivery,
+    TopologyError,
+    Unroutable,
+)
+from gateway.participants import Participant
+
+log = logging.getLogger(__name__)
+
+ROUTE_EXCHANGE = "iwmo.route"
+DEAD_LETTER_EXCHANGE = "iwmo.dead"
+DEAD_LETTER_QUEUE = "iwmo.dead"
+EVENTS_EXCHANGE = "iwmo.events"
+
+# A handler that keeps requeueing a message it cannot take would loop for ever; after this many
+# deliveries the quorum queue dead-letters it (RabbitMQ 4 uses the same default).
+DELIVERY_LIMIT = 20
+
+INBOX_ARGUMENTS: Mapping[str, Any] = {
+    "x-queue-type": "quorum",
+    "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+    "x-delivery-limit": DELIVERY_LIMIT,
+}
+
+APP_ID = "iwmo-gateway"
+
+
+class Header(enum.StrEnum):
+    """The AMQP headers the gateway sets beside the standard message properties."""
+
+    SENDER = "sender"
+    RECIPIENT = "recipient"
+    RELEASE = "release"
+    TRACE_ID = "trace-id"
+    IN_REPLY_TO = "in-reply-to"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedMessage:
+    """One accepted message on its way to its recipient's inbox."""
+
+    traceer_id: str  # AMQP message_id: the VSP's traceerId, a UUID
+    conversatie_id: str  # AMQP correlation_id
+    als_antwoord_op: str | None  # the traceerId this message answers, if any
+    sender: Participant
+    recipient: Participant
+    message_type: str  # "WMO305"
+    release: str  # "3.2"
+    trace_id: str  # for logs and tracing
+    body: bytes = field(repr=False)  # the XML payload
+
+    @property
+    def routing_key(self) -> str:
+        """``<role>.<code>.<message type>`` of the recipient: ``gemeente.0637.WMO305``."""
+        return f"{self.recipient.routing_prefix}.{self.message_type}"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A notice on ``iwmo.events``, such as ``sla.late``; the payload is JSON."""
+
+    routing_key: str
+    payload: Mapping[str, object]
+
+
+class Broker:
+    """One robust connection to RabbitMQ, with a publisher-confirmed channel for messages.
+
+    Make one with ``await Broker.connect(url, participants=...)``; many publishes may be in flight
+    on it at once.
+    """
+
+    def __init__(
+        self,
+        connection: aio_pika.abc.AbstractRobustConnection,
+        topology: aio_pika.abc.AbstractRobustChannel,
+        publishing: aio_pika.abc.AbstractRobustChannel,
+        route: aio_pika.abc.AbstractExchange,
+        events: aio_pika.abc.AbstractExchange,
+        *,
+        publish_timeout: float,
+    ) -> None:
+        self._connection = connection
+        self._topology = topology
+        self._publishing = publishing
+        self._route = route
+        self._events = events
+        self._publish_timeout = publish_timeout
+        self._inboxes: dict[Participant, aio_pika.abc.AbstractQueue] = {}
+        connection.close_callbacks.add(self._on_connection_lost)
+        connection.reconnect_callbacks.add(self._on_reconnected)
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        participants: Iterable[Participant] = (),
+        publish_timeout: float = 5.0,
+        connect_timeout: float = 10.0,
+        reconnect_interval: float = 1.0,
+    ) -> Broker:
+        """Connect, declare the topology and one inbox per participant; raise if we cannot."""
+        connection = await _connect(url, connect_timeout, reconnect_interval)
+        try:
+            async with asyncio.timeout(connect_timeout):
+                # Declarations on a channel of their own: a conflicting declaration closes its
+                # channel, and that must not take the publishing channel with it.
+                topology = await connection.channel(publisher_confirms=False)
+                publishing = await connection.channel(
+                    publisher_confirms=True, on_return_raises=True
+                )
+                await _declare_exchanges(topology)
+                broker = cls(
+                    connection,
+                    topology,
+                    publishing,
+                    # Handles on the publishing channel; the topology channel declared them.
+                    await publishing.get_exchange(ROUTE_EXCHANGE, ensure=False),
+                    await publishing.get_exchange(EVENTS_EXCHANGE, ensure=False),
+                    publish_timeout=publish_timeout,
+                )
+                for participant in participants:
+                    await broker.ensure_participant(participant)
+        except BaseException as exc:
+            await connection.close()
+            if isinstance(exc, TimeoutError):
+                raise BrokerUnavailable(
+                    f"RabbitMQ at {_redacted(url)} did not finish declaring the topology "
+                    f"within {connect_timeout:g} s"
+                ) from exc
+            if isinstance(exc, CONNECTION_EXCEPTIONS) and not isinstance(exc, BrokerError):
+                raise BrokerUnavailable(f"RabbitMQ at {_redacted(url)}: {exc!r}") from exc
+            raise
+        return broker
+
+    @staticmethod
+    def consumer(
+        url: str, source: Participant | str, *, prefetch: int = 16
+    ) -> AbstractAsyncContextManager[AsyncIterator[aio_pika.abc.AbstractIncomingMessage]]:
+        """Deliveries from a participant's inbox (declared if missing) or an existing queue.
+
+        Settle each one in ``async with message.process():``: leaving the block acks it, an
+        exception rejects it to ``iwmo.dead``; with ``process(requeue=True)`` an exception has it
+        delivered again, up to ``DELIVERY_LIMIT`` times.
+        """
+        return _consume(url, source, prefetch)
+
+    @staticmethod
+    def events(url: str, pattern: str = "#") -> AbstractAsyncContextManager[AsyncIterator[Event]]:
+        """The events on ``iwmo.events`` matching ``pattern`` from now on, in a queue of our own."""
+        return _subscribe(url, pattern)
+
+    @property
+    def ready(self) -> bool:
+        """Whether a publish can be confirmed now: connected, publishing channel open."""
+        return (
+            not self._connection.is_closed
+            and self._connection.connected.is_set()
+            and not self._publishing.is_closed
+        )
+
+    async def publish(self, message: RoutedMessage) -> None:
+        """Route one message to its recipient's inbox; return once the broker confirmed it."""
+        amqp_message = aio_pika.Message(
+            body=message.body,
+            message_id=message.traceer_id,
+            correlation_id=message.conversatie_id,
+            type=message.message_type,
+            content_type="application/xml",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            app_id=APP_ID,
+            headers=_headers(message),
+        )
+        await self._publish(self._route, amqp_message, message.routing_key, mandatory=True)
+
+    async def publish_event(self, routing_key: str, payload: Mapping[str, object]) -> None:
+        """Publish a JSON event on ``iwmo.events``; nobody listening is not an error."""
+        amqp_message = aio_pika.Message(
+            body=json.dumps(payload, default=_json_default, separators=(",", ":")).encode(),
+            message_id=str(uuid.uuid4()),
+            type=routing_key,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            app_id=APP_ID,
+        )
+        await self._publish(self._events, amqp_message, routing_key, mandatory=False)
+
+    async def ensure_participant(self, participant: Participant) -> None:
+        """Declare the participant's inbox and bind it, unless this broker already did."""
+        if participant in self._inboxes:
+            return
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                queue = await _declare_inbox(self._topology, participant)
+        except TimeoutError as exc:
+            raise BrokerUnavailable(
+                f"RabbitMQ did not declare {participant.queue} within {self._publish_timeout:g} s"
+            ) from exc
+        except CONNECTION_EXCEPTIONS as exc:
+            if isinstance(exc, BrokerError):
+                raise
+            raise BrokerUnavailable(f"declaring {participant.queue}: {exc!r}") from exc
+        self._inboxes[participant] = queue
+
+    async def close(self) -> None:
+        """Close the connection; in-flight publishes fail with ``BrokerUnavailable``."""
+        if not self._connection.is_closed:
+            await self._connection.close()
+
+    async def _publish(
+        self,
+        exchange: aio_pika.abc.AbstractExchange,
+        message: aio_pika.Message,
+        routing_key: str,
+        *,
+        mandatory: bool,
+    ) -> None:
+        # Fail fast while reconnecting: the caller answers 503 now rather than after the timeout.
+        if not self.ready:
+            raise BrokerUnavailable(
+                f"not connected to RabbitMQ ({self._connection}); "
+                f"cannot publish {routing_key!r} to {exchange.name!r}"
+            )
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                await exchange.publish(message, routing_key, mandatory=mandatory)
+        except PublishError as exc:
+            delivery = exc.message.delivery if exc.message is not None else None
+            reason = getattr(delivery, "reply_text", None) or "NO_ROUTE"
+            log.warning(
+                "RabbitMQ returned message %s for %r: %s", message.message_id, routing_key, reason
+            )
+            raise Unroutable(routing_key, reason) from exc
+        except DeliveryError as exc:
+            raise BrokerUnavailable(
+                f"RabbitMQ refused (nack) message {message.message_id} for {routing_key!r}"
+            ) from exc
+        except TimeoutError as exc:
+            # Under this timeout the message may still arrive: the caller's 503 is then an
+            # at-least-once retry, which the ledger's duplicate check absorbs.
+            raise BrokerUnavailable(
+                f"no confirm from RabbitMQ within {self._publish_timeout:g} s for message "
+                f"{message.message_id} to {routing_key!r}"
+            ) from exc
+        except CONNECTION_EXCEPTIONS as exc:
+            raise BrokerUnavailable(
+                f"lost RabbitMQ while publishing message {message.message_id} to "
+                f"{routing_key!r}: {exc!r}"
+            ) from exc
+
+    def _on_connection_lost(self, _sender: object, exc: BaseException | None) -> None:
+        if not self._connection.close_called:
+            log.warning("lost the connection to RabbitMQ (%s): %r", self._connection, exc)
+
+    def _on_reconnected(self, _sender: object) -> None:
+        log.info("reconnected to RabbitMQ (%s)", self._connection)
+
+
+def message_from_delivery(incoming: aio_pika.abc.AbstractIncomingMessage) -> RoutedMessage:
+    """Read back what ``Broker.publish`` sent; raise ``MalformedDelivery`` naming what is off."""
+    headers = incoming.headers or {}
+    where = f"delivery {incoming.message_id!r} (routing key {incoming.routing_key!r})"
+
+    def text(name: str, value: object) -> str:
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if not isinstance(value, str) or not value:
+            raise MalformedDelivery(f"{where}: no {name}")
+        return value
+
+    def participant(header: Header) -> Participant:
+        raw = text(f"header {header.value!r}", headers.get(header))
+        try:
+            return Participant.parse(raw)
+        except ConfigError as exc:
+            raise MalformedDelivery(f"{where}: header {header.value!r}: {exc}") from exc
+
+    in_reply_to = headers.get(Header.IN_REPLY_TO)
+    return RoutedMessage(
+        traceer_id=text("message_id", incoming.message_id),
+        conversatie_id=text("correlation_id", incoming.correlation_id),
+        als_antwoord_op=None if in_reply_to is None else text("in-reply-to", in_reply_to),
+        sender=participant(Header.SENDER),
+        recipient=participant(Header.RECIPIENT),
+        message_type=text("type", incoming.type),
+        release=text(f"header {Header.RELEASE.value!r}", headers.get(Header.RELEASE)),
+        trace_id=text(f"header {Header.TRACE_ID.value!r}", headers.get(Header.TRACE_ID)),
+        body=incoming.body,
+    )
+
+
+def _headers(message: RoutedMessage) -> dict[str, aio_pika.abc.FieldValue]:
+    headers: dict[str, aio_pika.abc.FieldValue] = {
+        Header.SENDER: message.sender.key,
+        Header.RECIPIENT: message.recipient.key,
+        Header.RELEASE: message.release,
+        Header.TRACE_ID: message.trace_id,
+    }
+    if message.als_antwoord_op is not None:
+        headers[Header.IN_REPLY_TO] = message.als_antwoord_op
+    return headers
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal | uuid.UUID | enum.Enum):
+        return str(value.value if isinstance(value, enum.Enum) else value)
+    if isinstance(value, Participant):
+        return value.key
+    raise TypeError(f"event payload: {type(value).__name__} {value!r} is not JSON")
+
+
+def _redacted(url: str) -> str:
+    parsed = URL(url)
+    return str(parsed.with_password("***")) if parsed.password else url
+
+
+async def _connect(
+    url: str, connect_timeout: float, reconnect_interval: float
+) -> aio_pika.abc.AbstractRobustConnection:
+    try:
+        async with asyncio.timeout(connect_timeout):
+            return await aio_pika.connect_robust(
+                url, timeout=connect_timeout, reconnect_interval=reconnect_interval
+            )
+    except TimeoutError as exc:
+        raise BrokerUnavailable(
+            f"RabbitMQ at {_redacted(url)} did not answer within {connect_timeout:g} s"
+        ) from exc
+    except CONNECTION_EXCEPTIONS as exc:
+        raise BrokerUnavailable(f"cannot connect to RabbitMQ at {_redacted(url)}: {exc}") from exc
+
+
+async def _declare_exchanges(channel: aio_pika.abc.AbstractRobustChannel) -> None:
+    """Declare the three exchanges and the dead-letter queue."""
+    topic = aio_pika.ExchangeType.TOPIC
+    try:
+        await channel.declare_exchange(ROUTE_EXCHANGE, topic, durable=True)
+        dead = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, topic, durable=True)
+        await channel.declare_exchange(EVENTS_EXCHANGE, topic, durable=True)
+        dead_letters = await channel.declare_queue(DEAD_LETTER_QUEUE, durable=True)
+        await dead_letters.bind(dead, "#")
+    except ChannelPreconditionFailed as exc:
+        raise TopologyError(f"an exchange or queue exists with other settings: {exc}") from exc
+
+
+async def _declare_inbox(
+    channel: aio_pika.abc.AbstractRobustChannel, participant: Participant
+) -> aio_pika.abc.AbstractQueue:
+    try:
+        queue = await channel.declare_queue(
+            participant.queue, durable=True, arguments=dict(INBOX_ARGUMENTS)
+        )
+    except ChannelPreconditionFailed as exc:
+        raise TopologyError(
+            f"queue {participant.queue!r} exists with other settings than {dict(INBOX_ARGUMENTS)}: "
+            f"{exc}"
+        ) from exc
+    await queue.bind(ROUTE_EXCHANGE, f"{participant.routing_prefix}.#")
+    return queue
+
+
+@contextlib.asynccontextmanager
+async def _consume(
+    url: str, source: Participant | str, prefetch: int
+) -> AsyncIterator[AsyncIterator[aio_pika.abc.AbstractIncomingMessage]]:
+    connection = await _connect(url, 10.0, 1.0)
+    try:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        if isinstance(source, Participant):
+            await _declare_exchanges(channel)
+            queue = await _declare_inbox(channel, source)
+        else:
+            try:
+                queue = await channel.get_queue(source, ensure=True)
+            except ChannelNotFoundEntity as exc:
+                raise TopologyError(f"queue {source!r} does not exist") from exc
+        async with queue.iterator() as messages:
+            yield messages
+    finally:
+        await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def _subscribe(url: str, pattern: str) -> AsyncIterator[AsyncIterator[Event]]:
+    connection = await _connect(url, 10.0, 1.0)
+    try:
+        channel = await connection.channel()
+        events = await channel.declare_exchange(
+            EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        # A name of our own (not server-named) so that a reconnect re-declares the same queue.
+        queue = await channel.declare_queue(
+            f"events.{uuid.uuid4().hex}", exclusive=True, auto_delete=True
+        )
+        await queue.bind(events, pattern)
+        async with queue.iterator(no_ack=True) as messages:
+            stream = _events(messages)
+            try:
+                yield stream
+            finally:
+                await stream.aclose()
+    finally:
+        await connection.close()
+
+
+async def _events(
+    messages: AsyncIterator[aio_pika.abc.AbstractIncomingMessage],
+) -> AsyncGenerator[Event]:
+    async for incoming in messages:
+        try:
+            payload = json.loads(incoming.body)
+        except ValueError as exc:
+            raise MalformedDelivery(
+                f"event {incoming.message_id!r} ({incoming.routing_key!r}) is not JSON: {exc}"
+            ) from exc
+        yield Event(routing_key=incoming.routing_key or "", payload=payload)
