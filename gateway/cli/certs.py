@@ -1,0 +1,85 @@
+"""``gateway certs init``: make the development CA and every certificate the chain needs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from gateway import pki
+from gateway.participants import Registry
+
+
+def register(subcommands: argparse._SubParsersAction[Any]) -> None:
+    parser = subcommands.add_parser(
+        "certs",
+        help="development certificates (CA, server, one per participant)",
+        description="Development certificates for mutual TLS.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    init = actions.add_parser(
+        "init",
+        help="write a CA, the server certificate and a client certificate per participant",
+        description=(
+            "Write ca.crt/ca.key, server.crt/server.key and <role>-<code>.crt/.key for every "
+            "participant in the registry. Private keys are readable by their owner only."
+        ),
+    )
+    init.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("certs/dev"),
+        help="where to write the files (default: certs/dev)",
+    )
+    init.add_argument(
+        "--registry",
+        type=Path,
+        default=None,
+        help="participant registry (TOML; default: the packaged one)",
+    )
+    init.add_argument(
+        "--days",
+        type=int,
+        default=pki.DEFAULT_DAYS,
+        help=f"validity of every certificate in days (default: {pki.DEFAULT_DAYS})",
+    )
+    init.add_argument(
+        "--server-name",
+        action="append",
+        dest="server_names",
+        metavar="NAME",
+        help=(
+            "a host name or IP address for the server certificate; repeat for more "
+            f"(default: {', '.join(pki.SERVER_NAMES)})"
+        ),
+    )
+    replace = init.add_mutually_exclusive_group()
+    replace.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing CA, and with it every certificate",
+    )
+    replace.add_argument(
+        "--keep-existing",
+        action="store_true",
+        help="reuse an existing CA and write only the missing certificates",
+    )
+    init.set_defaults(func=run_init)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    registry = Registry.load(args.registry)
+    result = pki.init(
+        args.dir,
+        registry,
+        days=args.days,
+        server_names=args.server_names or pki.SERVER_NAMES,
+        force=args.force,
+        keep_existing=args.keep_existing,
+    )
+    for path in result.written:
+        print(f"wrote {path}")
+    if result.kept:
+        print(f"kept {len(result.kept)} existing files in {args.dir}")
+    print(f"{len(registry)} participants from {registry.source}")
+    return 0
