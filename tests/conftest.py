@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.ledger"]
+pytest_plugins = ["tests.fixtures.pki", "tests.fixtures.ledger", "tests.fixtures.broker"]
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
