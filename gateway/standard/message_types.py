@@ -29,6 +29,18 @@ SUBVERSIE = 2
 
 
 @dataclass(frozen=True, slots=True)
+class MessageId:
+    """Standard, release and message: names any message, also one of a plugged-in release."""
+
+    standard: str  # "iwmo", "ijw"
+    release: str  # "3.2", "2.1"
+    name: str  # "WMO301", "JW325"
+
+    def __str__(self) -> str:
+        return f"{self.standard} {self.release} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class _Facts:
     number: int
     code: int
@@ -156,6 +168,10 @@ class MessageType(enum.Enum):
     @property
     def namespace(self) -> str:
         return message_namespace(self.standard, self.name.lower())
+
+    @property
+    def id(self) -> MessageId:
+        return MessageId(self.standard.value, RELEASE, self.name)
 
     @classmethod
     def of(cls, standard: Standard, number: int) -> MessageType:

@@ -19,20 +19,18 @@ IJW_ONLY = frozenset({Standard.IJW})
 RETOUR_ONLY = frozenset({Kind.RETOUR})
 ANTWOORD_ONLY = frozenset({Kind.ANTWOORD})
 
-model = dataclass(frozen=True, slots=True, kw_only=True)
-
 # -- complex types of the basisschema (CDT_) -----------------------------------------------------
 
 
 @basis("CDT_Achternaam")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Achternaam:
     achternaam: str = el("LDT_Naam")
     voorvoegsel: str | None = opt("LDT_Voorvoegsel")
 
 
 @basis("CDT_Huis")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Huis:
     huisnummer: int = el("LDT_Huisnummer")
     huisletter: str | None = opt("LDT_Huisletter")
@@ -41,7 +39,7 @@ class Huis:
 
 
 @basis("CDT_Adres")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Adres:
     huis: Huis | None = opt()
     postcode: str | None = opt("LDT_Postcode")
@@ -51,56 +49,56 @@ class Adres:
 
 
 @basis("CDT_BedragMetDC")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BedragMetDC:
     bedrag: int = el("LDT_Bedrag")
     debet_credit: str = el("LDT_DebetCredit")
 
 
 @basis("CDT_TotaalBedragMetDC")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TotaalBedragMetDC:
     totaal_bedrag: int = el("LDT_TotaalBedrag")
     debet_credit: str = el("LDT_DebetCredit")
 
 
 @basis("CDT_BerichtIdentificatie")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BerichtIdentificatie:
     identificatie: str = el("LDT_IdentificatieBericht")
     dagtekening: datetime.date = el("LDT_Datum")
 
 
 @basis("CDT_Communicatie")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Communicatie:
     vorm: str = el("LDT_Communicatievorm")
     taal: str | None = opt("LDT_Taal")
 
 
 @basis("CDT_Geboortedatum")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Geboortedatum:
     datum: datetime.date = el("LDT_Datum")
     datum_gebruik: str | None = opt("LDT_DatumGebruik")
 
 
 @basis("CDT_GeslotenPeriode")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GeslotenPeriode:
     begindatum: datetime.date = el("LDT_Datum")
     einddatum: datetime.date = el("LDT_Datum")
 
 
 @basis("CDT_OpenPeriode")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OpenPeriode:
     begindatum: datetime.date | None = opt("LDT_Datum")
     einddatum: datetime.date | None = opt("LDT_Datum")
 
 
 @basis("CDT_Omvang")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Omvang:
     volume: int = el("LDT_Volume")
     eenheid: str = el("LDT_Eenheid")
@@ -108,35 +106,35 @@ class Omvang:
 
 
 @basis("CDT_Product")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Product:
     categorie: str = el("LDT_ProductCategorie")
     code: str | None = opt("LDT_ProductCode")
 
 
 @basis("CDT_Referentie")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Referentie:
     referentie_nummer: str = el("LDT_ReferentieNummer")
     vorig_referentie_nummer: str | None = opt("LDT_ReferentieNummer")
 
 
 @basis("CDT_Telefoon")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Telefoon:
     telefoonnummer: str = el("LDT_Telefoonnummer")
     landnummer: str = el("LDT_Landnummer")
 
 
 @basis("CDT_Telefoonnummers")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Telefoonnummers:
     telefoon01: Telefoon = el()
     telefoon02: Telefoon | None = opt()
 
 
 @basis("CDT_VerkorteNaam")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerkorteNaam:
     geslachtsnaam: Achternaam = el()
     voornamen: str | None = opt("LDT_Naam")
@@ -144,7 +142,7 @@ class VerkorteNaam:
 
 
 @basis("CDT_VolledigeNaam")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VolledigeNaam:
     geslachtsnaam: Achternaam = el()
     partnernaam: Achternaam | None = opt()
@@ -154,7 +152,7 @@ class VolledigeNaam:
 
 
 @basis("CDT_Verwijzer")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Verwijzer:
     type: str = el("LDT_TypeVerwijzer")
     naam: str | None = opt("LDT_NaamVerwijzer")
@@ -162,7 +160,7 @@ class Verwijzer:
 
 
 @basis("CDT_XsdVersie")
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class XsdVersie:
     basisschema_xsd_versie: str = el("LDT_Versie", default="1.0.0")
     bericht_xsd_versie: str = el("LDT_Versie", default="1.0.0")
@@ -171,7 +169,7 @@ class XsdVersie:
 # -- the header ----------------------------------------------------------------------------------
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Header:
     """The Header. BerichtCode, BerichtVersie and BerichtSubversie follow from the message type.
 
@@ -208,7 +206,7 @@ class Header:
 # -- 301 / 302: Toewijzing -----------------------------------------------------------------------
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Contact:
     soort: str = el("LDT_AdresSoort")
     adres: Adres | None = opt()
@@ -219,7 +217,7 @@ class Contact:
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Relatie:
     nummer: str = el("LDT_Persoonsid")
     volgorde: int | None = opt("LDT_RelatieVolgorde")
@@ -231,7 +229,7 @@ class Relatie:
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToegewezenProduct:
     toewijzing_nummer: int = el("LDT_Nummer")
     referentie_aanbieder: str | None = opt("LDT_Referentie")
@@ -247,7 +245,7 @@ class ToegewezenProduct:
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToewijzingClient:
     """The Client of a 301 (and 302)."""
 
@@ -268,7 +266,7 @@ class ToewijzingClient:
 # -- 305 / 306 and 307 / 308: Start and Stop levering --------------------------------------------
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StartProduct:
     toewijzing_nummer: int | None = opt("LDT_Nummer")
     product: Product | None = opt()
@@ -278,7 +276,7 @@ class StartProduct:
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StartClient:
     """The Client of a 305 (and 306)."""
 
@@ -290,7 +288,7 @@ class StartClient:
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StopProduct:
     toewijzing_nummer: int | None = opt("LDT_Nummer")
     product: Product | None = opt()
@@ -302,7 +300,7 @@ class StopProduct:
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StopClient:
     """The Client of a 307 (and 308)."""
 
@@ -317,7 +315,7 @@ class StopClient:
 # -- 315 / 316: Verzoek om toewijzing ------------------------------------------------------------
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AangevraagdProduct:
     referentie_aanbieder: str = el("LDT_Referentie")
     beschikking_nummer: int | None = opt("LDT_Nummer")
@@ -333,7 +331,7 @@ class AangevraagdProduct:
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerzoekToewijzingClient:
     """The Client of a 315 (and 316)."""
 
@@ -350,13 +348,13 @@ class VerzoekToewijzingClient:
 # -- 317 / 318: Verzoek om wijziging -------------------------------------------------------------
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OngewijzigdProduct:
     toewijzing_nummer: int = el("LDT_Nummer")
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TeWijzigenProduct:
     toewijzing_nummer: int = el("LDT_Nummer")
     gewenste_ingangsdatum: datetime.date = el("LDT_Datum")
@@ -366,7 +364,7 @@ class TeWijzigenProduct:
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NieuwProduct:
     product: Product | None = opt()
     gewenste_ingangsdatum: datetime.date = el("LDT_Datum")
@@ -376,7 +374,7 @@ class NieuwProduct:
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Verzoek:
     referentie_aanbieder: str = el("LDT_Referentie")
     reden_verzoek: str = el("LDT_RedenVerzoek")
@@ -390,7 +388,7 @@ class Verzoek:
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerzoekWijzigingClient:
     """The Client of a 317 (and 318)."""
 
@@ -402,13 +400,13 @@ class VerzoekWijzigingClient:
 # -- 319 / 320: Antwoord op verzoek --------------------------------------------------------------
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Woonplaatsbeginsel:
     gemeente: str = el("LDT_Gemeente")
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Antwoord:
     """The Antwoord of a 319 (and 320)."""
 
@@ -422,7 +420,7 @@ class Antwoord:
 # -- 323 / 325: Declaratie and DeclaratieAntwoord ------------------------------------------------
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Prestatie:
     product_referentie: Referentie = el()
     toewijzing_nummer: int = el("LDT_Nummer")
@@ -436,7 +434,7 @@ class Prestatie:
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeclaratieClient:
     """A Client of a 323 or a 325."""
 
@@ -445,7 +443,7 @@ class DeclaratieClient:
     retour_codes: tuple[str, ...] = retour_codes()
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Declaratie:
     """The Declaratie of a 323."""
 
@@ -457,7 +455,7 @@ class Declaratie:
     clienten: tuple[DeclaratieClient, ...] = many(item="Client")
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeclaratieAntwoord:
     """The DeclaratieAntwoord of a 325."""
 
@@ -506,7 +504,7 @@ def body_spec(message_type: MessageType) -> BodySpec:
     return BODIES[(original or message_type).number]
 
 
-@model
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
     """One message: its type, its Header and its body (absent only in some retour messages)."""
 

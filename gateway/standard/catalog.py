@@ -1,0 +1,250 @@
+"""Identify a message by its root namespace and validate it against its release's XSDs.
+
+A :class:`Catalog` is one set of schemas: ours for iWmo and iJw 3.2 (:func:`default_catalog`,
+generated from the model and shipped in the package), or an official release set plugged in at
+run time (:func:`load_release`, for instance the iWmo 2.1 XSDs). Each message schema is compiled
+with lxml once, when first needed, and kept: validation is the hot path of the ingress, and
+compiling costs a hundred times more than validating.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from gateway.errors import ConfigError, SchemaIssue, SchemaViolation, UnknownMessageError
+from gateway.standard.message_types import MessageId, MessageType, Standard
+from gateway.standard.xsdgen import SCHEMAS, release_dir
+
+XS = "http://www.w3.org/2001/XMLSchema"
+_NAMESPACE = re.compile(
+    r"^https?://www\.istandaarden\.nl/(?P<standard>[a-z]+)/(?P<release>\d+_\d+)/"
+    r"(?P<message>[a-z]+\d+)/schema"
+)
+_ELEMENT = re.compile(r"^Element '(?:\{[^}]*\})?(?P<element>[^']+)'(?:, attribute '[^']+')?: ")
+_QNAME = re.compile(r"\{[^}]*\}")
+_BY_ID: dict[MessageId, MessageType] = {m.id: m for m in MessageType}
+
+
+@dataclass(frozen=True, slots=True)
+class MessageHeader:
+    """What routing, authorisation and the ledger need, read straight from the Header."""
+
+    message_type: MessageType
+    afzender: str
+    ontvanger: str
+    identificatie: str
+    dagtekening: datetime.date | str  # the text, if it is not a valid date (not yet validated)
+    # A retour message's own identification (IdentificatieRetour, DagtekeningRetour); for a 325
+    # the declaration it answers (DeclaratieIdentificatie).
+    identificatie_retour: str | None = None
+    dagtekening_retour: datetime.date | str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaEntry:
+    """One message schema of a catalog: which message it is and where its XSD lives."""
+
+    message_id: MessageId
+    namespace: str
+    path: Path
+
+
+class Catalog:
+    """A set of message schemas, found by root namespace, compiled on first use."""
+
+    def __init__(self, entries: Iterable[SchemaEntry], description: str) -> None:
+        self.description = description
+        self._entries: dict[str, SchemaEntry] = {}
+        for entry in entries:
+            other = self._entries.setdefault(entry.namespace, entry)
+            if other is not entry:
+                raise ConfigError(
+                    f"two schemas for namespace {entry.namespace!r}: {other.path} and {entry.path}"
+                )
+        self._by_id = {e.message_id: e for e in self._entries.values()}
+        self._compiled: dict[str, etree.XMLSchema] = {}
+
+    @property
+    def entries(self) -> Mapping[str, SchemaEntry]:
+        return self._entries
+
+    def message_ids(self) -> list[MessageId]:
+        return [e.message_id for e in self._entries.values()]
+
+    def identify_id(self, doc: etree._ElementTree) -> MessageId:
+        """Standard, release and message of a document; UnknownMessageError names the namespace."""
+        return self._entry_of(doc).message_id
+
+    def identify(self, doc: etree._ElementTree) -> MessageType:
+        """Which of the 28 messages this is; UnknownMessageError for any other namespace."""
+        entry = self._entry_of(doc)
+        message_type = _BY_ID.get(entry.message_id)
+        if message_type is None:
+            root = doc.getroot()
+            raise UnknownMessageError(etree.QName(root).namespace, etree.QName(root).localname)
+        return message_type
+
+    def _entry_of(self, doc: etree._ElementTree) -> SchemaEntry:
+        root = doc.getroot()
+        qname = etree.QName(root)
+        entry = self._entries.get(qname.namespace or "")
+        if entry is None:
+            raise UnknownMessageError(qname.namespace, qname.localname)
+        return entry
+
+    def schema(self, message: MessageType | MessageId) -> etree.XMLSchema:
+        """The compiled XSD of one message, compiled on first use and kept."""
+        message_id = message.id if isinstance(message, MessageType) else message
+        entry = self._by_id.get(message_id)
+        if entry is None:
+            raise UnknownMessageError(None, f"{message_id} (not in {self.description})")
+        compiled = self._compiled.get(entry.namespace)
+        if compiled is None:
+            compiled = self._compiled[entry.namespace] = _compile(entry.path)
+        return compiled
+
+    def issues(
+        self, doc: etree._ElementTree, message_type: MessageType | MessageId | None = None
+    ) -> list[SchemaIssue]:
+        """Every XSD error in the document, in document order; empty when it is valid."""
+        message = message_type if message_type is not None else self.identify_id(doc)
+        schema = self.schema(message)
+        if schema.validate(doc):
+            return []
+        return [_issue(error) for error in schema.error_log]  # type: ignore[attr-defined]
+
+    def validate(
+        self, doc: etree._ElementTree, message_type: MessageType | MessageId | None = None
+    ) -> None:
+        """Raise SchemaViolation listing every error, unless the document is valid."""
+        message = message_type if message_type is not None else self.identify_id(doc)
+        issues = self.issues(doc, message)
+        if issues:
+            name = message.name if isinstance(message, MessageType) else str(message)
+            raise SchemaViolation(name, issues)
+
+    def header(self, doc: etree._ElementTree, message_type: MessageType) -> MessageHeader:
+        """The routing facts of the Header; cheap, and safe on a document not yet validated."""
+        root = doc.getroot()
+        header = _child(root, "Header")
+        retour = "DeclaratieIdentificatie" if message_type.number == 325 else None
+        return MessageHeader(
+            message_type=message_type,
+            afzender=_text(header, "Afzender"),
+            ontvanger=_text(header, "Ontvanger"),
+            identificatie=_text(header, "BerichtIdentificatie", "Identificatie"),
+            dagtekening=_date(_text(header, "BerichtIdentificatie", "Dagtekening")),
+            identificatie_retour=(
+                _text(header, retour, "Identificatie")
+                if retour
+                else _optional(header, "IdentificatieRetour")
+            ),
+            dagtekening_retour=_optional_date(
+                _text(header, retour, "Dagtekening")
+                if retour
+                else _optional(header, "DagtekeningRetour")
+            ),
+        )
+
+
+def _child(element: etree._Element | None, name: str) -> etree._Element | None:
+    if element is None:
+        return None
+    for child in element:
+        if isinstance(child.tag, str) and etree.QName(child).localname == name:
+            return child
+    return None
+
+
+def _text(element: etree._Element | None, *path: str) -> str:
+    for name in path:
+        element = _child(element, name)
+    return (element.text or "").strip() if element is not None else ""
+
+
+def _optional(element: etree._Element | None, name: str) -> str | None:
+    found = _child(element, name)
+    return None if found is None else (found.text or "").strip()
+
+
+def _date(text: str) -> datetime.date | str:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        return text
+
+
+def _optional_date(text: str | None) -> datetime.date | str | None:
+    return None if text is None else _date(text)
+
+
+def _issue(error: etree._LogEntry) -> SchemaIssue:
+    message = error.message
+    match = _ELEMENT.match(message)
+    element = match.group("element") if match else (error.path or "?").rsplit("/", 1)[-1]
+    reason = message[match.end() :] if match else message
+    return SchemaIssue(line=error.line, element=element, reason=_QNAME.sub("", reason))
+
+
+def _schema_parser() -> etree.XMLParser:
+    # Schemas are files we were pointed at, but they still may not reach the network.
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+def _compile(path: Path) -> etree.XMLSchema:
+    try:
+        return etree.XMLSchema(etree.parse(str(path), _schema_parser()))
+    except (etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as exc:
+        raise ConfigError(f"cannot compile schema {path}: {exc}") from exc
+
+
+def _read_entry(path: Path) -> SchemaEntry | None:
+    """The message a schema file declares, or None for a schema without a root ``Bericht``."""
+    try:
+        root = etree.parse(str(path), _schema_parser()).getroot()
+    except (etree.XMLSyntaxError, OSError) as exc:
+        raise ConfigError(f"cannot read schema {path}: {exc}") from exc
+    if root.tag != f"{{{XS}}}schema":
+        raise ConfigError(f"{path} is not an XML Schema (root element {root.tag!r})")
+    if root.find(f"{{{XS}}}element[@name='Bericht']") is None:
+        return None  # the basisschema, or another imported schema
+    namespace = root.get("targetNamespace") or ""
+    appinfo = {
+        etree.QName(e).localname: (e.text or "").strip()
+        for e in root.iterfind(f"{{{XS}}}annotation/{{{XS}}}appinfo/*")
+    }
+    match = _NAMESPACE.match(namespace)
+    standard = appinfo.get("standaard") or (match.group("standard") if match else None)
+    release = appinfo.get("release") or (
+        match.group("release").replace("_", ".") if match else None
+    )
+    message = appinfo.get("bericht") or (match.group("message") if match else path.stem)
+    if not standard or not release:
+        raise ConfigError(f"{path}: cannot tell standard and release from namespace {namespace!r}")
+    return SchemaEntry(MessageId(standard, release, message.upper()), namespace, path.resolve())
+
+
+def load_release(directory: Path, *more: Path) -> Catalog:
+    """A catalog of the message XSDs in one or more directories (an official release set)."""
+    entries = []
+    for folder in (directory, *more):
+        if not folder.is_dir():
+            raise ConfigError(f"schema directory not found: {folder}")
+        found = [e for p in sorted(folder.glob("*.xsd")) if (e := _read_entry(p)) is not None]
+        if not found:
+            raise ConfigError(f"no message schemas (*.xsd with a root Bericht) in {folder}")
+        entries.extend(found)
+    return Catalog(entries, ", ".join(str(f) for f in (directory, *more)))
+
+
+@functools.cache
+def default_catalog() -> Catalog:
+    """Our schemas for the 28 messages of iWmo 3.2 and iJw 3.2, shipped with the package."""
+    return load_release(*(SCHEMAS / release_dir(standard) for standard in Standard))
