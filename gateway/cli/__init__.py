@@ -15,7 +15,7 @@ from gateway import __version__
 from gateway.errors import GatewayError
 
 # Subcommand modules, in the order ``gateway --help`` lists them.
-COMMANDS: tuple[str, ...] = ("certs",)
+COMMANDS: tuple[str, ...] = ("serve", "certs", "calendar", "deadline", "clock", "validate",)
 
 Handler = Callable[[argparse.Namespace], int]
 
