@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from gateway.errors import NotWellFormedError, UnknownMessageError
+from gateway.errors import UnknownMessageError
 from gateway.standard.message_types import NAMESPACES, MessageType, basis_namespace
 from gateway.standard.rules import Controleniveau, Remark, _xml
 from gateway.standard.rules._xml import Element
 from gateway.standard.rules.places import berichtklassen
+from gateway.standard.xmlsafe import parse_xml
 
 XSD_VERSIE_RETOUR = ("1.0.0", "1.0.0")
 """(BasisschemaXsdVersie, BerichtXsdVersie) of the XSDs the retour messages are built on."""
@@ -394,16 +395,10 @@ def _check_identificatie(identificatie: str) -> None:
 
 
 def _root(document: Document) -> Element:
+    if isinstance(document, bytes):
+        return parse_xml(document).getroot()
     if isinstance(document, etree._ElementTree):
         return document.getroot()
-    if isinstance(document, bytes):
-        parser = etree.XMLParser(
-            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-        )
-        try:
-            return etree.fromstring(document, parser)
-        except etree.XMLSyntaxError as exc:
-            raise NotWellFormedError(f"original message: {exc}", exc.lineno) from exc
     return document
 
 

@@ -102,7 +102,7 @@ def _tr002(r: Rule, m: Message) -> Iterator[Remark]:
         born = _xml.date(geboortedatum, "Datum")
         if geboortedatum is None or born is None or _unknown_birth_date(geboortedatum):
             continue
-        if _years_between(born, dagtekening) > 120:
+        if born < _years_before(dagtekening, 120):
             yield r.remark(
                 _at(geboortedatum, "Datum"),
                 person,
@@ -110,9 +110,14 @@ def _tr002(r: Rule, m: Message) -> Iterator[Remark]:
             )
 
 
-def _years_between(earlier: datetime.date, later: datetime.date) -> int:
-    """Whole years from ``earlier`` to ``later`` (an age)."""
-    return later.year - earlier.year - ((later.month, later.day) < (earlier.month, earlier.day))
+def _years_before(day: datetime.date, years: int) -> datetime.date:
+    """The same day ``years`` years earlier (28 February for a 29 February)."""
+    if day.year <= years:
+        return datetime.date.min
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
 
 
 @rule("TR006", "0001", "301", "a Contact has a Telefoon, or a Huis and a Postcode")
@@ -328,20 +333,13 @@ def _tr335(r: Rule, m: Message) -> Iterator[Remark]:
             continue
         for prestatie in all_of(m, "Prestatie"):
             end = _xml.date(prestatie, "ProductPeriode/Einddatum")
-            if end is not None and end < _five_years_before(dagtekening):
+            if end is not None and end < _years_before(dagtekening, 5):
                 yield r.remark(
                     _at(prestatie, "ProductPeriode/Einddatum"),
                     prestatie,
                     f"Einddatum {end} is more than 5 years before DeclaratieDagtekening "
                     f"{dagtekening}",
                 )
-
-
-def _five_years_before(day: datetime.date) -> datetime.date:
-    try:
-        return day.replace(year=day.year - 5)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - 5, day=28)
 
 
 def _signed(element: Element | None, amount: str) -> int | None:
