@@ -25,7 +25,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.errors import ConfigError
@@ -38,8 +38,12 @@ DEFAULT_DAYS = 825
 # Certificates start a little in the past, so that a clock a few minutes behind still accepts them.
 BACKDATE = dt.timedelta(minutes=5)
 
+# A revocation list is reissued often (every change), so it runs shorter than the certificates.
+CRL_DAYS = 30
+
 CA_CERT, CA_KEY = "ca.crt", "ca.key"
 SERVER_CERT, SERVER_KEY = "server.crt", "server.key"
+CRL_FILE = "crl.pem"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +198,9 @@ class DevPKI:
         return self.client(participant, digital_signature=False)
 
     def crl(
-        self, revoked: Iterable[x509.Certificate], *, days: int = DEFAULT_DAYS
+        self, revoked: Iterable[x509.Certificate | int], *, days: int = DEFAULT_DAYS
     ) -> x509.CertificateRevocationList:
-        """A revocation list, signed by this CA, naming ``revoked``."""
+        """A revocation list, signed by this CA, naming ``revoked`` (certificates or serials)."""
         _check_days(days)
         now = _now()
         builder = (
@@ -210,17 +214,18 @@ class DevPKI:
                 critical=False,
             )
         )
-        for certificate in revoked:
+        serials = {item if isinstance(item, int) else item.serial_number for item in revoked}
+        for serial in sorted(serials):
             builder = builder.add_revoked_certificate(
                 x509.RevokedCertificateBuilder()
-                .serial_number(certificate.serial_number)
+                .serial_number(serial)
                 .revocation_date(now - BACKDATE)
                 .build()
             )
         return builder.sign(self.ca.key, hashes.SHA256())
 
     def write_crl(
-        self, path: Path, revoked: Iterable[x509.Certificate], *, days: int = DEFAULT_DAYS
+        self, path: Path, revoked: Iterable[x509.Certificate | int], *, days: int = DEFAULT_DAYS
     ) -> Path:
         """Write a PEM revocation list to ``path``, ready for ``server_context(crl=path)``."""
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -329,6 +334,49 @@ def init(
         else:
             written += make().write(directory, stem)
     return InitResult(tuple(written), tuple(kept))
+
+
+def revoke(
+    directory: Path,
+    participants: Iterable[Participant],
+    *,
+    crl: Path | None = None,
+    days: int = CRL_DAYS,
+) -> tuple[Path, tuple[int, ...]]:
+    """Add the current certificates of ``participants`` to the CA's revocation list.
+
+    The list is ``crl`` (default ``<directory>/crl.pem``); entries already in it stay. Returns
+    the list's path and the serial numbers now revoked.
+    """
+    pki = DevPKI.load(directory)
+    path = crl or directory / CRL_FILE
+    serials: set[int] = set()
+    if path.exists():
+        serials |= {entry.serial_number for entry in read_crl(path, pki.ca.certificate)}
+    for participant in participants:
+        serials.add(read_certificate(directory / f"{participant.key}.crt").serial_number)
+    pki.write_crl(path, serials, days=days)
+    return path, tuple(sorted(serials))
+
+
+def read_crl(path: Path, ca: x509.Certificate) -> x509.CertificateRevocationList:
+    """A PEM revocation list issued by ``ca``; a ``ConfigError`` naming the file if not."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"CRL {path}: cannot read it ({exc})") from exc
+    try:
+        crl = x509.load_pem_x509_crl(data)
+    except ValueError as exc:
+        raise ConfigError(f"CRL {path}: not a PEM certificate revocation list ({exc})") from exc
+    public_key = ca.public_key()
+    if (
+        not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
+        or crl.issuer != ca.subject
+        or not crl.is_signature_valid(public_key)
+    ):
+        raise ConfigError(f"CRL {path}: not issued by the CA {ca.subject.rfc4514_string()}")
+    return crl
 
 
 def read_certificate(path: Path) -> x509.Certificate:

@@ -17,11 +17,10 @@ import ssl
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from gateway.errors import ConfigError
 from gateway.participants import Participant
-from gateway.pki import CA_CERT, SERVER_CERT, SERVER_KEY, read_certificate
+from gateway.pki import CA_CERT, SERVER_CERT, SERVER_KEY, read_certificate, read_crl
 
 
 def server_context(certs_dir: Path, *, crl: Path | None = None) -> ssl.SSLContext:
@@ -105,19 +104,6 @@ def _load_chain(context: ssl.SSLContext, certificate: Path, key: Path) -> None:
 def _check_crl(path: Path, ca: x509.Certificate) -> None:
     """Refuse a CRL that OpenSSL would take but that would make every handshake fail."""
     _existing(path, "CRL")
-    try:
-        crl = x509.load_pem_x509_crl(path.read_bytes())
-    except OSError as exc:
-        raise ConfigError(f"CRL {path}: cannot read it ({exc})") from exc
-    except ValueError as exc:
-        raise ConfigError(f"CRL {path}: not a PEM certificate revocation list ({exc})") from exc
-    public_key = ca.public_key()
-    if (
-        not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
-        or crl.issuer != ca.subject
-        or not crl.is_signature_valid(public_key)
-    ):
-        raise ConfigError(f"CRL {path}: not issued by the CA {ca.subject.rfc4514_string()}")
-    next_update = crl.next_update_utc
+    next_update = read_crl(path, ca).next_update_utc
     if next_update is not None and next_update <= dt.datetime.now(dt.UTC):
         raise ConfigError(f"CRL {path}: expired on {next_update:%Y-%m-%d %H:%M} UTC")

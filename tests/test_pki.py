@@ -224,3 +224,39 @@ def test_cli_extra_server_names(tmp_path: Path) -> None:
     )
     assert names.value.get_values_for_type(x509.DNSName) == ["gw.test"]
     assert names.value.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.0.0.7")]
+
+
+def test_revoke_adds_to_the_list_and_keeps_earlier_entries(certs_dir: Path, tmp_path: Path) -> None:
+    """Each revoke adds the participants' current certificates; those revoked before stay listed."""
+    crl_path = tmp_path / "crl.pem"
+    provider = Participant(Role.AANBIEDER, "12345678")
+    pki.revoke(certs_dir, [ZOETERMEER], crl=crl_path)
+    path, serials = pki.revoke(certs_dir, [provider], crl=crl_path)
+    expected = {load(certs_dir / f"{p.key}.crt").serial_number for p in (ZOETERMEER, provider)}
+    assert path == crl_path
+    assert set(serials) == expected
+    crl = x509.load_pem_x509_crl(crl_path.read_bytes())
+    assert {entry.serial_number for entry in crl} == expected
+    assert crl.next_update_utc is not None
+    assert crl.next_update_utc - dt.datetime.now(dt.UTC) <= dt.timedelta(days=pki.CRL_DAYS)
+
+
+def test_revoke_refuses_a_list_of_another_ca(certs_dir: Path, tmp_path: Path) -> None:
+    """Revoking into a CRL another CA signed is a ConfigError naming that file."""
+    foreign = pki.DevPKI.create().write_crl(tmp_path / "foreign.pem", [])
+    with pytest.raises(ConfigError, match=r"foreign\.pem: not issued by the CA"):
+        pki.revoke(certs_dir, [ZOETERMEER], crl=foreign)
+
+
+def test_cli_revoke(certs_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`gateway certs revoke` writes the list and says how to use it; a bad name exits 2."""
+    crl_path = tmp_path / "crl.pem"
+    base = ["certs", "revoke", "--dir", str(certs_dir), "--crl", str(crl_path)]
+    assert main([*base, "gemeente-0637", "aanbieder:12345678"]) == 0
+    out = capsys.readouterr().out
+    assert "revoked gemeente-0637" in out
+    assert "revoked aanbieder-12345678" in out
+    assert f"GATEWAY_CRL={crl_path}" in out
+    assert len(list(x509.load_pem_x509_crl(crl_path.read_bytes()))) == 2
+    assert main([*base, "zorgkantoor-1"]) == 2
+    assert "participant 'zorgkantoor-1'" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from gateway import tls
+from gateway import pki, tls
 from gateway.errors import ConfigError
 from gateway.participants import Participant, Role
 from gateway.pki import DevPKI, Issued
@@ -200,6 +200,16 @@ def test_revoked_certificate_passes_without_the_crl(
         tls.server_context(certs_dir), bad_client(certs_dir, bad_certs["revoked"])
     )
     assert (server_error, client_error) == (None, None)
+
+
+def test_certificate_revoked_by_certs_revoke_is_refused(certs_dir: Path, tmp_path: Path) -> None:
+    """After `revoke`, the participant's own certificate from certs init fails the handshake."""
+    crl_path, _ = pki.revoke(certs_dir, [PROVIDER], crl=tmp_path / "crl.pem")
+    server = tls.server_context(certs_dir, crl=crl_path)
+    server_error, _ = handshake(server, tls.client_context(certs_dir, PROVIDER))
+    assert server_error is not None
+    assert getattr(server_error, "verify_message", None) == "certificate revoked"
+    assert handshake(server, tls.client_context(certs_dir, ZOETERMEER)) == (None, None)
 
 
 def test_client_refuses_a_server_of_another_ca(certs_dir: Path, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``gateway certs init``: make the development CA and every certificate the chain needs."""
+"""``gateway certs``: make the development CA and its certificates, and revoke them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import pki
-from gateway.participants import Registry
+from gateway.participants import Participant, Registry
 
 
 def register(subcommands: argparse._SubParsersAction[Any]) -> None:
@@ -66,6 +66,37 @@ def register(subcommands: argparse._SubParsersAction[Any]) -> None:
     )
     init.set_defaults(func=run_init)
 
+    revoke = actions.add_parser(
+        "revoke",
+        help="add participants' certificates to the CA's revocation list",
+        description=(
+            "Add the current certificate of each PARTICIPANT to the revocation list (earlier "
+            "entries stay). Start the gateway with GATEWAY_CRL pointing at the list."
+        ),
+    )
+    revoke.add_argument(
+        "participants",
+        nargs="+",
+        metavar="PARTICIPANT",
+        help="like gemeente-0637 or aanbieder-12345678",
+    )
+    revoke.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("certs/dev"),
+        help="the directory of ca.crt/ca.key and the certificates (default: certs/dev)",
+    )
+    revoke.add_argument(
+        "--crl", type=Path, default=None, help="the revocation list (default: DIR/crl.pem)"
+    )
+    revoke.add_argument(
+        "--days",
+        type=int,
+        default=pki.CRL_DAYS,
+        help=f"days until the list must be reissued (default: {pki.CRL_DAYS})",
+    )
+    revoke.set_defaults(func=run_revoke)
+
 
 def run_init(args: argparse.Namespace) -> int:
     registry = Registry.load(args.registry)
@@ -82,4 +113,14 @@ def run_init(args: argparse.Namespace) -> int:
     if result.kept:
         print(f"kept {len(result.kept)} existing files in {args.dir}")
     print(f"{len(registry)} participants from {registry.source}")
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    participants = [Participant.parse(text) for text in args.participants]
+    path, serials = pki.revoke(args.dir, participants, crl=args.crl, days=args.days)
+    for participant in participants:
+        print(f"revoked {participant} ({args.dir / f'{participant.key}.crt'})")
+    print(f"{path} lists {len(serials)} certificates; valid for {args.days} days")
+    print(f"start the gateway with GATEWAY_CRL={path}")
     return 0
