@@ -51,11 +51,6 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def base_url(self) -> str:
-        """The URL participants use to reach the gateway (for payload download links)."""
-        return self.public_url or f"https://localhost:{self.port}"
-
-    @property
     def sqlalchemy_url(self) -> str:
         return sqlalchemy_url(self.db_url)
 

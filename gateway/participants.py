@@ -28,6 +28,11 @@ class Role(enum.StrEnum):
     def code_pattern(self) -> re.Pattern[str]:
         return _CODE_PATTERNS[self]
 
+    @property
+    def other(self) -> Role:
+        """The role on the other side of the chain."""
+        return Role.AANBIEDER if self is Role.GEMEENTE else Role.GEMEENTE
+
 
 _CODE_PATTERNS = {
     Role.GEMEENTE: re.compile(r"[0-9]{4}"),

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.pki", "tests.fixtures.ledger", "tests.fixtures.broker"]
+pytest_plugins = [
+    "tests.fixtures.pki",
+    "tests.fixtures.ledger",
+    "tests.fixtures.broker",
+    "tests.fixtures.gateway",
+]
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 

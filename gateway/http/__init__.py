@@ -1,0 +1,1 @@
+"""The HTTP doors: the participants' mTLS API (VSP push, pull, status, raw POST), the ops port."""

@@ -1,0 +1,330 @@
+"""The participants' API on the mTLS port: VSP REST push, pull and status, and a raw POST.
+
+Every request is tied to the participant of its client certificate first; everything a
+participant can list, download, confirm or ask the status of is limited to its own messages,
+and anything else is "not found" (404), never "forbidden", so ids of others leak nothing.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from gateway.errors import LedgerUnavailable, Refused
+from gateway.http.metadata import is_uuid, parse_push_metadata, pull_metadata, status_entry
+from gateway.http.problems import Handler, problem, problems_middleware
+from gateway.identity import participant_from_peercert
+from gateway.ingress import Ingress, Receipt, Submission
+from gateway.participants import Participant, Registry
+
+PUSH = "/berichtenservice/berichten/rest-push/v1"
+PULL = "/berichtenservice/berichten/rest-pull/v1"
+STATUS = "/berichtenservice/berichtstatus/rest-pull/v3"
+
+INGRESS = web.AppKey("ingress", Ingress)
+REGISTRY = web.AppKey("registry", Registry)
+BASE_URL = web.AppKey("base_url", str)
+PARTICIPANT = web.RequestKey("participant", Participant)
+
+MAX_PULL = 250
+XML_TYPES = ("application/xml", "text/xml")
+
+# Identity is per connection: read the certificate once, not on every kept-alive request.
+_identities: weakref.WeakKeyDictionary[object, Participant] = weakref.WeakKeyDictionary()
+
+
+@web.middleware
+async def identity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    transport = request.transport
+    participant = _identities.get(transport) if transport is not None else None
+    if participant is None:
+        cert = transport.get_extra_info("peercert") if transport is not None else None
+        participant = participant_from_peercert(cert, request.app[REGISTRY])
+        if transport is not None:
+            _identities[transport] = participant
+    request[PARTICIPANT] = participant
+    return await handler(request)
+
+
+def participant(request: web.Request) -> Participant:
+    return request[PARTICIPANT]
+
+
+async def push(request: web.Request) -> web.Response:
+    """VSP REST push: multipart ``berichtMetadata`` (JSON) + ``payload``; 204 once routed."""
+    ingress = request.app[INGRESS]
+    if request.content_type != "multipart/form-data":
+        raise Refused(
+            415,
+            "Unsupported media type",
+            f"expected multipart/form-data with berichtMetadata and payload, "
+            f"not {request.content_type or 'no content type'}",
+        )
+    _check_length(request, ingress.max_message_bytes + 1024 * 1024)
+    parts = await _read_parts(request, ingress.max_message_bytes)
+    metadata = parse_push_metadata(parts["berichtMetadata"])
+    await ingress.submit(
+        Submission(
+            sender=participant(request),
+            payload=parts["payload"],
+            traceer_id=metadata.traceer_id,
+            conversatie_id=metadata.conversatie_id,
+            als_antwoord_op=metadata.als_antwoord_op,
+            referentie_id=metadata.referentie_id,
+            declared=metadata.declared,
+        )
+    )
+    return web.Response(status=204)
+
+
+async def post_message(request: web.Request) -> web.Response:
+    """Plain submission: the body is the XML; 202 with the ids once routed."""
+    ingress = request.app[INGRESS]
+    if request.content_type not in XML_TYPES:
+        raise Refused(
+            415,
+            "Unsupported media type",
+            f"expected application/xml, not {request.content_type or 'no content type'}",
+        )
+    _check_length(request, ingress.max_message_bytes)
+    payload = await request.read()
+    references = {}
+    for name in ("traceerId", "conversatieId", "alsAntwoordOp"):
+        value = request.query.get(name)
+        if value is not None and not is_uuid(value):
+            raise Refused(400, "Invalid parameter", f"{name}={value!r}: expected a UUID")
+        references[name] = value.lower() if value else None
+    receipt = await ingress.submit(
+        Submission(
+            sender=participant(request),
+            payload=payload,
+            traceer_id=references["traceerId"],
+            conversatie_id=references["conversatieId"],
+            als_antwoord_op=references["alsAntwoordOp"],
+        )
+    )
+    return web.json_response(_receipt_json(receipt), status=202)
+
+
+def _receipt_json(receipt: Receipt) -> dict[str, Any]:
+    return {
+        "traceerId": receipt.traceer_id,
+        "conversatieId": receipt.conversatie_id,
+        "berichttype": receipt.message_type,
+        "ontvanger": receipt.recipient,
+        "berichtstatus": receipt.status.value,
+        "herhaald": receipt.replay,
+    }
+
+
+def _check_length(request: web.Request, limit: int) -> None:
+    if request.content_length is not None and request.content_length > limit:
+        raise Refused(
+            413,
+            "Bericht is te groot",
+            f"the request is {request.content_length} bytes; at most {limit} are accepted",
+            code="BRS06",
+        )
+
+
+async def _read_parts(request: web.Request, limit: int) -> dict[str, bytes]:
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError) as exc:
+        raise Refused(400, "Invalid multipart body", str(exc) or "no multipart boundary") from exc
+    parts: dict[str, bytes] = {}
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise Refused(400, "Invalid multipart body", "nested multipart is not accepted")
+            name = part.name
+            if name not in ("berichtMetadata", "payload"):
+                raise Refused(
+                    400,
+                    "Invalid multipart body",
+                    f"unexpected part {name!r}; expected berichtMetadata and payload",
+                )
+            if name in parts:
+                raise Refused(400, "Invalid multipart body", f"part {name!r} appears twice")
+            parts[name] = await _read_part(part, limit if name == "payload" else 1024 * 1024)
+    except ValueError as exc:
+        raise Refused(400, "Invalid multipart body", str(exc)) from exc
+    missing = [n for n in ("berichtMetadata", "payload") if n not in parts]
+    if missing:
+        raise Refused(400, "Invalid multipart body", f"missing part(s): {', '.join(missing)}")
+    return parts
+
+
+async def _read_part(part: BodyPartReader, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await part.read_chunk(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise Refused(
+                413,
+                "Bericht is te groot",
+                f"part {part.name!r} exceeds {limit} bytes",
+                code="BRS06",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _base_url(request: web.Request) -> str:
+    """Where payloads are downloaded: GATEWAY_PUBLIC_URL, or the address the caller used."""
+    return request.app[BASE_URL] or str(request.url.origin())
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit")
+    if raw is None:
+        return MAX_PULL
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PULL:
+        raise Refused(400, "Invalid parameter", f"limit={raw!r}: expected 1 to {MAX_PULL}")
+    return int(raw)
+
+
+def _traceer_id(request: web.Request) -> str:
+    value = request.match_info["traceerId"]
+    if not is_uuid(value):
+        raise Refused(404, "Not Found", f"no message {value!r} for you")
+    return value.lower()
+
+
+async def pull_list(request: web.Request) -> web.Response:
+    """The oldest messages ready for the caller, at most ``limit`` (250)."""
+    messages = await request.app[INGRESS].ledger.inbox(
+        participant(request).key, limit=_limit(request)
+    )
+    return web.json_response([pull_metadata(m, _base_url(request)) for m in messages])
+
+
+async def pull_search(request: web.Request) -> web.Response:
+    """``zoeken``: narrow the list by berichtstroom, conversatieId or alsAntwoordOp."""
+    limit = _limit(request)
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise Refused(400, "Invalid Zoekpad", f"the body is not JSON: {exc}") from exc
+    filters = _zoekpad(body, participant(request))
+    messages = await request.app[INGRESS].ledger.inbox(
+        participant(request).key, limit=limit, **filters
+    )
+    return web.json_response([pull_metadata(m, _base_url(request)) for m in messages])
+
+
+def _zoekpad(body: object, caller: Participant) -> dict[str, str]:
+    if not isinstance(body, dict) or not isinstance(body.get("zoekpadType"), str):
+        raise Refused(400, "Invalid Zoekpad", "expected an object with zoekpadType")
+    kind = body["zoekpadType"]
+    fields = {
+        "ZoekpadOpBerichtstroom": (
+            {"berichttype"},
+            {
+                "berichttype",
+                "berichtsubtype",
+                "berichtversie",
+                "berichtsubversie",
+                "actie",
+                "geadresseerdeRol",
+                "geadresseerdeCode",
+            },
+        ),
+        "ZoekpadOpConversatieId": ({"conversatieId"}, {"conversatieId"}),
+        "ZoekpadOpAlsAntwoordOp": ({"alsAntwoordOp"}, {"alsAntwoordOp"}),
+    }
+    if kind not in fields:
+        raise Refused(
+            400, "Invalid Zoekpad", f"zoekpadType {kind!r}; expected one of {', '.join(fields)}"
+        )
+    required, allowed = fields[kind]
+    given = set(body) - {"zoekpadType"}
+    errors = [f"{name}: required" for name in sorted(required - given)]
+    errors += [f"{name}: not allowed" for name in sorted(given - allowed)]
+    for name in given & {"berichttype", "berichtsubtype", "actie", "geadresseerdeRol"}:
+        if not isinstance(body[name], str) or not body[name]:
+            errors.append(f"{name}: expected a non-empty string")
+    for name in given & {"conversatieId", "alsAntwoordOp"}:
+        if not isinstance(body[name], str) or not is_uuid(body[name]):
+            errors.append(f"{name}: expected a UUID")
+    if errors:
+        raise Refused(400, "Invalid Zoekpad", f"{kind} has {len(errors)} problem(s)", errors=errors)
+    if kind == "ZoekpadOpBerichtstroom":
+        return {"berichttype": str(body["berichttype"]).upper()}
+    if kind == "ZoekpadOpConversatieId":
+        return {"conversatie_id": str(body["conversatieId"]).lower()}
+    return {"als_antwoord_op": str(body["alsAntwoordOp"]).lower()}
+
+
+async def payload(request: web.Request) -> web.Response:
+    """Download one payload; the checksum in the list is its SHA-256."""
+    found = await request.app[INGRESS].ledger.payload(
+        participant(request).key, _traceer_id(request)
+    )
+    if found is None:
+        raise Refused(404, "Not Found", "no such message for you, or it was confirmed already")
+    message, body = found
+    return web.Response(
+        body=body,
+        content_type="application/octet-stream",
+        headers={"Digest": f"sha-256={message.sha256}"},
+    )
+
+
+async def confirm(request: web.Request) -> web.Response:
+    """Confirm receipt: the message is Bezorgd and leaves the list; 202."""
+    delivered = await request.app[INGRESS].ledger.delivered(
+        _traceer_id(request), recipient=participant(request).key
+    )
+    if not delivered:
+        raise Refused(404, "Not Found", "no such message for you, or it was confirmed already")
+    return web.Response(status=202)
+
+
+async def statuses(request: web.Request) -> web.Response:
+    """berichtstatus v3: by traceerId (also as alsAntwoordOp) or by conversatieId, one of them."""
+    traceer_id = request.query.get("traceerId")
+    conversatie_id = request.query.get("conversatieId")
+    if (traceer_id is None) == (conversatie_id is None):
+        raise Refused(400, "Invalid parameters", "give exactly one of traceerId and conversatieId")
+    value = traceer_id or conversatie_id or ""
+    if not is_uuid(value):
+        name = "traceerId" if traceer_id else "conversatieId"
+        raise Refused(400, "Invalid parameters", f"{name}={value!r}: expected a UUID")
+    found = await request.app[INGRESS].ledger.statuses(
+        participant(request).key,
+        traceer_id=traceer_id.lower() if traceer_id else None,
+        conversatie_id=conversatie_id.lower() if conversatie_id else None,
+    )
+    return web.json_response([status_entry(m) for m in found])
+
+
+@web.middleware
+async def ledger_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except LedgerUnavailable as exc:
+        return problem(503, "Service unavailable", f"the ledger is unavailable: {exc}")
+
+
+def participants_app(
+    ingress: Ingress, registry: Registry, *, base_url: str, client_max_size: int
+) -> web.Application:
+    app = web.Application(
+        middlewares=[problems_middleware, ledger_errors, identity_middleware],
+        client_max_size=client_max_size,
+    )
+    app[INGRESS] = ingress
+    app[REGISTRY] = registry
+    app[BASE_URL] = base_url
+    app.router.add_post(f"{PUSH}/berichten", push)
+    app.router.add_post("/v1/messages", post_message)
+    app.router.add_get(f"{PULL}/berichten", pull_list)
+    app.router.add_post(f"{PULL}/berichten/zoeken", pull_search)
+    app.router.add_get(f"{PULL}/berichten/{{traceerId}}/payload", payload)
+    app.router.add_delete(f"{PULL}/berichten/{{traceerId}}", confirm)
+    app.router.add_get(f"{STATUS}/berichtstatussen", statuses)
+    return app

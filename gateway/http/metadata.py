@@ -1,0 +1,227 @@
+"""Reading the VSP push metadata (``berichtMetadata``) and writing the pull metadata.
+
+The shapes are those of the VSP-Koppeling OpenAPI documents; unknown members are refused, as
+the VSP's ``additionalProperties: false`` says, with every problem listed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.authorisation import DeclaredRoute
+from gateway.errors import Refused
+from gateway.ledger import StoredMessage
+from gateway.participants import Participant
+from gateway.vsp import Berichtstroom, vsp_role
+
+
+@dataclass(frozen=True, slots=True)
+class PushMetadata:
+    traceer_id: str
+    conversatie_id: str
+    als_antwoord_op: str | None
+    referentie_id: str | None
+    declared: DeclaredRoute
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def mapping(
+        self, value: object, path: str, required: set[str], allowed: set[str]
+    ) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.errors.append(f"{path}: expected an object")
+            return {}
+        for name in sorted(required - value.keys()):
+            self.errors.append(f"{path}.{name}: required")
+        for name in sorted(value.keys() - allowed):
+            self.errors.append(f"{path}.{name}: not allowed")
+        return value
+
+    def text(
+        self, value: object, path: str, *, max_length: int, optional: bool = False
+    ) -> str | None:
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not 1 <= len(value) <= max_length:
+            self.errors.append(f"{path}: expected a string of 1 to {max_length} characters")
+            return None
+        return value
+
+    def uuid_text(self, value: object, path: str, *, optional: bool = False) -> str | None:
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not is_uuid(value):
+            self.errors.append(f"{path}: expected a UUID")
+            return None
+        return value.lower()
+
+    def integer(self, value: object, path: str) -> int | None:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 999:
+            self.errors.append(f"{path}: expected a whole number from 0 to 999")
+            return None
+        return value
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return len(text) == 36
+
+
+def parse_push_metadata(raw: bytes) -> PushMetadata:
+    """Read and check ``berichtMetadata``; ``Refused`` (400) lists every problem."""
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Refused(
+            400, "Invalid berichtMetadata", f"berichtMetadata is not JSON: {exc}"
+        ) from exc
+    p = _Problems()
+    top = p.mapping(
+        document,
+        "berichtMetadata",
+        {"routeringgegevens", "referentiegegevens"},
+        {"routeringgegevens", "referentiegegevens", "verwerkingscontext"},
+    )
+    routing = p.mapping(
+        top.get("routeringgegevens"),
+        "routeringgegevens",
+        {"afzender", "geadresseerden", "berichtstroom"},
+        {"afzender", "geadresseerden", "berichtstroom"},
+    )
+    afzender = p.mapping(
+        routing.get("afzender"), "routeringgegevens.afzender", {"rol"}, {"rol", "code"}
+    )
+    rol = p.text(afzender.get("rol"), "routeringgegevens.afzender.rol", max_length=100)
+    code = p.text(
+        afzender.get("code"), "routeringgegevens.afzender.code", max_length=100, optional=True
+    )
+    geadresseerden: list[tuple[str, str | None]] = []
+    listed = routing.get("geadresseerden")
+    if not isinstance(listed, list) or len(listed) > 100:
+        if "geadresseerden" in routing:
+            p.errors.append("routeringgegevens.geadresseerden: expected a list of at most 100")
+    else:
+        for n, item in enumerate(listed):
+            path = f"routeringgegevens.geadresseerden[{n}]"
+            entry = p.mapping(item, path, {"rol"}, {"rol", "code"})
+            entry_rol = p.text(entry.get("rol"), f"{path}.rol", max_length=100)
+            entry_code = p.text(entry.get("code"), f"{path}.code", max_length=100, optional=True)
+            if entry_rol is not None:
+                geadresseerden.append((entry_rol, entry_code))
+    stroom = p.mapping(
+        routing.get("berichtstroom"),
+        "routeringgegevens.berichtstroom",
+        {"berichttype", "berichtversie", "berichtsubversie", "actie"},
+        {"berichttype", "berichtsubtype", "berichtversie", "berichtsubversie", "actie"},
+    )
+    prefix = "routeringgegevens.berichtstroom"
+    berichttype = p.text(stroom.get("berichttype"), f"{prefix}.berichttype", max_length=60)
+    versie = p.integer(stroom.get("berichtversie"), f"{prefix}.berichtversie")
+    subversie = p.integer(stroom.get("berichtsubversie"), f"{prefix}.berichtsubversie")
+    p.text(stroom.get("actie"), f"{prefix}.actie", max_length=60)
+    if "berichtsubtype" in stroom:
+        p.text(stroom.get("berichtsubtype"), f"{prefix}.berichtsubtype", max_length=60)
+    refs = p.mapping(
+        top.get("referentiegegevens"),
+        "referentiegegevens",
+        {"conversatieId", "traceerId"},
+        {"conversatieId", "traceerId", "alsAntwoordOp", "referentieId"},
+    )
+    traceer_id = p.uuid_text(refs.get("traceerId"), "referentiegegevens.traceerId")
+    conversatie_id = p.uuid_text(refs.get("conversatieId"), "referentiegegevens.conversatieId")
+    als_antwoord_op = p.uuid_text(
+        refs.get("alsAntwoordOp"), "referentiegegevens.alsAntwoordOp", optional=True
+    )
+    referentie_id = p.text(
+        refs.get("referentieId"), "referentiegegevens.referentieId", max_length=150, optional=True
+    )
+    context = top.get("verwerkingscontext")
+    if context is not None and (not isinstance(context, list) or not 1 <= len(context) <= 100):
+        p.errors.append("verwerkingscontext: expected a list of 1 to 100 key-value pairs")
+    if p.errors:
+        raise Refused(
+            400,
+            "Invalid berichtMetadata",
+            f"berichtMetadata has {len(p.errors)} problem(s)",
+            errors=p.errors,
+        )
+    # No problem recorded means every required value was read.
+    assert traceer_id is not None
+    assert conversatie_id is not None
+    assert rol is not None
+    assert berichttype is not None
+    assert versie is not None
+    assert subversie is not None
+    return PushMetadata(
+        traceer_id=traceer_id,
+        conversatie_id=conversatie_id,
+        als_antwoord_op=als_antwoord_op,
+        referentie_id=referentie_id,
+        declared=DeclaredRoute(
+            afzender_rol=rol,
+            afzender_code=code,
+            geadresseerden=tuple(geadresseerden),
+            berichttype=berichttype,
+            berichtversie=versie,
+            berichtsubversie=subversie,
+        ),
+    )
+
+
+def referentiegegevens(message: StoredMessage) -> dict[str, str]:
+    refs = {"conversatieId": message.conversatie_id, "traceerId": message.traceer_id}
+    if message.als_antwoord_op:
+        refs["alsAntwoordOp"] = message.als_antwoord_op
+    if message.referentie_id:
+        refs["referentieId"] = message.referentie_id
+    return refs
+
+
+def berichtstroom(message: StoredMessage) -> dict[str, Any]:
+    return Berichtstroom(message.berichttype or message.message_type or "onbekend").as_json()
+
+
+def pull_metadata(message: StoredMessage, base_url: str) -> dict[str, Any]:
+    """One entry of the REST pull list: where to download the payload, who sent it, what it is."""
+    sender = Participant.parse(message.sender)
+    recipient = Participant.parse(message.recipient or "")
+    return {
+        "basisgegevens": {
+            "ontvangenOp": message.received_at.isoformat(),
+            "payload": {
+                "url": f"{base_url}/berichtenservice/berichten/rest-pull/v1/berichten/"
+                f"{message.traceer_id}/payload",
+                "grootte": message.size or 0,
+                "checksum": {"algoritme": "SHA256", "waarde": message.sha256 or ""},
+            },
+        },
+        "routeringgegevens": {
+            "afzender": {"rol": vsp_role(sender), "code": sender.code},
+            "geadresseerden": [{"rol": vsp_role(recipient), "code": recipient.code}],
+            "berichtstroom": berichtstroom(message),
+        },
+        "referentiegegevens": referentiegegevens(message),
+    }
+
+
+def status_entry(message: StoredMessage) -> dict[str, Any]:
+    """One BerichtstatusGegevens of berichtstatus v3."""
+    entry: dict[str, Any] = {
+        "referentiegegevens": referentiegegevens(message),
+        "berichtstroom": berichtstroom(message),
+        "berichtstatus": message.status.value,
+        "berichtstatusGewijzigdOp": message.status_changed_at.isoformat(),
+        "berichtOntvangenOp": message.received_at.isoformat(),
+    }
+    if message.meldingen:
+        entry["meldingen"] = message.meldingen
+    return entry

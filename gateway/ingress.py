@@ -1,0 +1,342 @@
+"""The ingress pipeline: from the bytes a participant sent to a message stored and routed.
+
+The steps of the design, in order, each refusing with the VSP's code where it applies::
+
+    limits (25 MB, BRS06) -> safe parse (BRS14) -> identify -> XSD (BRS13) -> authorise (BRS03,
+    BRS04) -> metadata agrees -> BSN test range (BRS18) -> ledger admission (TR056: BRS20,
+    BRS114) -> publish, confirmed -> 2xx
+
+Nothing here knows HTTP: a refusal is a ``Refused`` with the status to answer, and the HTTP
+layer only renders it. A message is first stored as ``WordtVerwerkt``; only the broker's confirm
+makes it ``WordtAangeboden``, and only then does the sender get its 2xx.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+
+from lxml import etree
+
+from gateway.authorisation import DeclaredRoute, Route, authorise, check_declared
+from gateway.config import BsnRange
+from gateway.errors import (
+    BrokerUnavailable,
+    DuplicateIdentificatie,
+    DuplicateTraceerId,
+    LedgerUnavailable,
+    NotWellFormedError,
+    Refused,
+    SchemaViolation,
+    UnknownMessageError,
+    Unroutable,
+    UnsafeXmlError,
+)
+from gateway.ledger import Ledger, StoredMessage
+from gateway.ledger.store import NewMessage
+from gateway.metrics import Metrics
+from gateway.participants import Participant, Registry
+from gateway.routing import Broker, RoutedMessage
+from gateway.standard.catalog import Catalog, MessageHeader
+from gateway.standard.message_types import RELEASE, MessageType
+from gateway.standard.xmlsafe import parse_xml
+from gateway.vsp import Berichtstatus, Foutcode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What a participant handed in: the payload and, from push metadata, its references."""
+
+    sender: Participant
+    payload: bytes
+    traceer_id: str | None = None
+    conversatie_id: str | None = None
+    als_antwoord_op: str | None = None
+    referentie_id: str | None = None
+    declared: DeclaredRoute | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The answer to an accepted submission (or to an identical retry of one)."""
+
+    traceer_id: str
+    conversatie_id: str
+    message_type: str
+    recipient: str
+    status: Berichtstatus
+    replay: bool
+
+    @classmethod
+    def of(cls, stored: StoredMessage, *, replay: bool) -> Receipt:
+        return cls(
+            traceer_id=stored.traceer_id,
+            conversatie_id=stored.conversatie_id,
+            message_type=stored.message_type or "",
+            recipient=stored.recipient or "",
+            status=stored.status,
+            replay=replay,
+        )
+
+
+def _refused(status: int, code: Foutcode, detail: str, errors: list[str] | None = None) -> Refused:
+    return Refused(status, code.omschrijving, detail, code=code.code, errors=errors or ())
+
+
+class Ingress:
+    """The pipeline, with everything it needs loaded once: catalog, registry, ledger, broker."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        registry: Registry,
+        ledger: Ledger,
+        broker: Broker,
+        max_message_bytes: int,
+        bsn_range: BsnRange | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.registry = registry
+        self.ledger = ledger
+        self.broker = broker
+        self.max_message_bytes = max_message_bytes
+        self.bsn_range = bsn_range
+        self.metrics = metrics or Metrics()
+
+    async def submit(self, submission: Submission) -> Receipt:
+        """Run the whole pipeline; return a receipt or raise ``Refused``."""
+        traceer_id = submission.traceer_id or str(uuid.uuid4())
+        with self.metrics.ingress_seconds.time():
+            try:
+                receipt = await self._submit(submission, traceer_id)
+            except Refused as refusal:
+                self.metrics.refused.labels(str(refusal.status), refusal.code or "").inc()
+                await self._remember_refusal(submission, traceer_id, refusal)
+                raise
+        if receipt.replay:
+            self.metrics.replayed.inc()
+        else:
+            self.metrics.accepted.labels(receipt.message_type).inc()
+        return receipt
+
+    async def _submit(self, submission: Submission, traceer_id: str) -> Receipt:
+        payload = submission.payload
+        if len(payload) > self.max_message_bytes:
+            raise _refused(
+                413,
+                Foutcode.BRS06,
+                f"the message is {len(payload)} bytes; "
+                f"at most {self.max_message_bytes} are accepted",
+            )
+        doc = self._parse(payload)
+        message_type = self._identify(doc)
+        try:
+            self.catalog.validate(doc, message_type)
+        except SchemaViolation as exc:
+            raise _refused(
+                422,
+                Foutcode.BRS13,
+                f"the {message_type} is not valid against its schema: {len(exc.issues)} error(s)",
+                [str(issue) for issue in exc.issues],
+            ) from exc
+        header = self.catalog.header(doc, message_type)
+        route = authorise(
+            submission.sender, message_type, header.afzender, header.ontvanger, self.registry
+        )
+        if submission.declared is not None:
+            check_declared(submission.declared, route, message_type)
+        self._check_bsns(doc)
+
+        conversatie_id = submission.conversatie_id
+        als_antwoord_op = submission.als_antwoord_op
+        original = await self._original(route, message_type, header)
+        if original is not None:
+            conversatie_id = conversatie_id or original.conversatie_id
+            als_antwoord_op = als_antwoord_op or original.traceer_id
+
+        new = NewMessage(
+            traceer_id=traceer_id,
+            conversatie_id=conversatie_id or str(uuid.uuid4()),
+            als_antwoord_op=als_antwoord_op,
+            referentie_id=submission.referentie_id,
+            sender=route.sender.key,
+            recipient=route.recipient.key,
+            message_type=message_type.name,
+            release=RELEASE,
+            berichttype=message_type.name,
+            identificatie=_own_identificatie(message_type, header),
+            dagtekening=str(_own_dagtekening(message_type, header)),
+            answers_identificatie=_answers_identificatie(message_type, header),
+            sha256=hashlib.sha256(payload).hexdigest(),
+            payload=payload,
+            trace_id=uuid.uuid4().hex,
+        )
+        try:
+            admission = await self.ledger.admit(new)
+        except DuplicateIdentificatie as exc:
+            raise _refused(409, Foutcode.BRS20, str(exc)) from exc
+        except DuplicateTraceerId as exc:
+            raise _refused(409, Foutcode.BRS114, str(exc)) from exc
+        except LedgerUnavailable as exc:
+            raise _unavailable("the ledger", exc) from exc
+
+        stored = admission.message
+        if admission.replay and stored.status is not Berichtstatus.WORDT_VERWERKT:
+            return Receipt.of(stored, replay=True)
+        # New, or a retry of one whose confirm never came: (re)publish. Consumers see the same
+        # message id again and deduplicate.
+        await self._publish(route, stored, payload, withdraw_on_failure=not admission.replay)
+        if original is not None:
+            await self.ledger.delivered(original.traceer_id, recipient=route.sender.key)
+        routed = await self.ledger.get(stored.traceer_id)
+        return Receipt.of(routed or stored, replay=admission.replay)
+
+    def _parse(self, payload: bytes) -> etree._ElementTree:
+        try:
+            return parse_xml(payload, max_bytes=self.max_message_bytes)
+        except UnsafeXmlError as exc:
+            raise _refused(400, Foutcode.BRS14, f"unsafe XML refused: {exc}") from exc
+        except NotWellFormedError as exc:
+            raise _refused(400, Foutcode.BRS14, str(exc)) from exc
+
+    def _identify(self, doc: etree._ElementTree) -> MessageType:
+        try:
+            return self.catalog.identify(doc)
+        except UnknownMessageError as exc:
+            raise Refused(
+                422, "Unknown message", str(exc), code=Foutcode.BRS13.code, errors=[str(exc)]
+            ) from exc
+
+    def _check_bsns(self, doc: etree._ElementTree) -> None:
+        if self.bsn_range is None:
+            return
+        outside = sorted(
+            {
+                bsn
+                for element in doc.iter("{*}Bsn")
+                if (bsn := (element.text or "").strip()) not in self.bsn_range
+            }
+        )
+        if outside:
+            raise _refused(
+                422,
+                Foutcode.BRS18,
+                f"BSN(s) outside the test range {self.bsn_range.low}-{self.bsn_range.high}: "
+                + ", ".join(outside),
+            )
+
+    async def _original(
+        self, route: Route, message_type: MessageType, header: MessageHeader
+    ) -> StoredMessage | None:
+        answered = message_type.answers
+        identificatie = _answers_identificatie(message_type, header)
+        if answered is None or identificatie is None:
+            return None
+        try:
+            return await self.ledger.find_original(
+                route.recipient.key, answered.name, identificatie
+            )
+        except LedgerUnavailable as exc:
+            raise _unavailable("the ledger", exc) from exc
+
+    async def _publish(
+        self, route: Route, stored: StoredMessage, payload: bytes, *, withdraw_on_failure: bool
+    ) -> None:
+        message = RoutedMessage(
+            traceer_id=stored.traceer_id,
+            conversatie_id=stored.conversatie_id,
+            als_antwoord_op=stored.als_antwoord_op,
+            sender=route.sender,
+            recipient=route.recipient,
+            message_type=stored.message_type or "",
+            release=stored.release or RELEASE,
+            trace_id=stored.trace_id or stored.traceer_id,
+            body=payload,
+        )
+        try:
+            await self.broker.publish(message)
+        except (BrokerUnavailable, Unroutable) as exc:
+            if withdraw_on_failure:
+                try:
+                    await self.ledger.withdraw(stored.traceer_id)
+                except LedgerUnavailable:
+                    log.warning(
+                        "could not withdraw %s; it is republished at start", stored.traceer_id
+                    )
+            if isinstance(exc, Unroutable):
+                raise _refused(503, Foutcode.BRS33, str(exc)) from exc
+            raise _unavailable("the broker", exc) from exc
+        try:
+            await self.ledger.routed(stored.traceer_id)
+        except LedgerUnavailable as exc:
+            # Published but not marked: it is on its way; the start-up recovery marks it.
+            raise _unavailable("the ledger", exc) from exc
+
+    async def _remember_refusal(
+        self, submission: Submission, traceer_id: str, refusal: Refused
+    ) -> None:
+        if refusal.status >= 500 or refusal.code in (Foutcode.BRS20.code, Foutcode.BRS114.code):
+            return  # not a verdict on the message, or it would overwrite nothing useful
+        melding = {"code": refusal.code or "BRS13", "omschrijving": refusal.title}
+        if refusal.detail:
+            melding["toelichting"] = refusal.detail[:1000]
+        try:
+            await self.ledger.refuse(
+                traceer_id=traceer_id,
+                conversatie_id=submission.conversatie_id or str(uuid.uuid4()),
+                sender=submission.sender.key,
+                meldingen=[melding],
+                berichttype=submission.declared.berichttype if submission.declared else None,
+                als_antwoord_op=submission.als_antwoord_op,
+            )
+        except LedgerUnavailable:
+            log.warning("could not record the refusal of %s", traceer_id)
+
+    async def recover(self) -> int:
+        """Publish again what was admitted but never confirmed (a crash in between)."""
+        count = 0
+        for stored in await self.ledger.unconfirmed_by_broker():
+            payload = await self.ledger.payload_of(stored.traceer_id)
+            sender = Participant.parse(stored.sender)
+            recipient = Participant.parse(stored.recipient or "")
+            if payload is None:
+                continue
+            await self._publish(
+                Route(sender, recipient), stored, payload, withdraw_on_failure=False
+            )
+            count += 1
+        return count
+
+
+def _own_identificatie(message_type: MessageType, header: MessageHeader) -> str:
+    if message_type.copies_header and header.identificatie_retour:
+        return header.identificatie_retour
+    return header.identificatie
+
+
+def _own_dagtekening(message_type: MessageType, header: MessageHeader) -> object:
+    if message_type.copies_header and header.dagtekening_retour is not None:
+        return header.dagtekening_retour
+    return header.dagtekening
+
+
+def _answers_identificatie(message_type: MessageType, header: MessageHeader) -> str | None:
+    if message_type.copies_header:
+        return header.identificatie
+    if message_type.answers is not None:  # the 325: DeclaratieIdentificatie
+        return header.identificatie_retour
+    return None
+
+
+def _unavailable(what: str, exc: Exception) -> Refused:
+    return Refused(
+        503,
+        "Service unavailable",
+        f"{what} is unavailable; nothing was accepted, try again: {exc}",
+    )

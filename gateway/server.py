@@ -1,0 +1,144 @@
+"""``gateway serve``: the running gateway, its two ports, and what it needs loaded once.
+
+At start it reads the registry, loads the schemas, opens the ledger (migrating it), connects to
+RabbitMQ (declaring the topology), publishes again anything admitted but never confirmed, and
+then opens the mTLS port for participants and the ops port for operators. At stop it closes
+the doors first and lets requests in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.http.api import participants_app
+from gateway.http.ops import ops_app
+from gateway.ingress import Ingress
+from gateway.ledger import Ledger
+from gateway.metrics import Metrics
+from gateway.participants import Registry
+from gateway.routing import Broker
+from gateway.standard.catalog import Catalog, default_catalog
+from gateway.tls import server_context
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 30.0
+
+
+@dataclass
+class Gateway:
+    """A started gateway; ``port``/``ops_port`` are the bound ports (useful with port 0)."""
+
+    settings: Settings
+    registry: Registry
+    ingress: Ingress
+    ledger: Ledger
+    broker: Broker
+    metrics: Metrics
+    ops: web.Application
+    runners: list[web.AppRunner] = field(default_factory=list)
+    port: int = 0
+    ops_port: int = 0
+
+    @classmethod
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        registry: Registry | None = None,
+        catalog: Catalog | None = None,
+    ) -> Gateway:
+        registry = registry or Registry.load(settings.registry)
+        catalog = catalog or default_catalog()
+        tls = server_context(settings.certs_dir, crl=settings.crl)
+        ledger = await Ledger.open(settings.db_url)
+        try:
+            broker = await Broker.connect(
+                settings.amqp_url,
+                participants=registry,
+                publish_timeout=settings.publish_timeout,
+            )
+        except BaseException:
+            await ledger.close()
+            raise
+        metrics = Metrics()
+        ingress = Ingress(
+            catalog=catalog,
+            registry=registry,
+            ledger=ledger,
+            broker=broker,
+            max_message_bytes=settings.max_message_bytes,
+            bsn_range=settings.bsn_range,
+            metrics=metrics,
+        )
+
+        async def readiness() -> dict[str, bool]:
+            return {"broker": broker.ready, "ledger": await ledger.ping()}
+
+        ops = ops_app(metrics, readiness)
+        gateway = cls(settings, registry, ingress, ledger, broker, metrics, ops)
+        try:
+            recovered = await ingress.recover()
+            if recovered:
+                log.info("published again %d message(s) admitted before a stop", recovered)
+            api = participants_app(
+                ingress,
+                registry,
+                base_url=settings.public_url,
+                # The multipart envelope around a 25 MB payload needs a little room.
+                client_max_size=settings.max_message_bytes + 1024 * 1024,
+            )
+            gateway.port = await gateway._serve(api, settings.host, settings.port, tls)
+            gateway.ops_port = await gateway._serve(ops, settings.ops_host, settings.ops_port)
+        except BaseException:
+            await gateway.stop()
+            raise
+        log.info(
+            "gateway listening on https://%s:%d (ops on http://%s:%d)",
+            settings.host,
+            gateway.port,
+            settings.ops_host,
+            gateway.ops_port,
+        )
+        return gateway
+
+    async def _serve(
+        self, app: web.Application, host: str, port: int, tls: object | None = None
+    ) -> int:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
+        await runner.setup()
+        self.runners.append(runner)
+        site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=True)  # type: ignore[arg-type]
+        await site.start()
+        sockets: Sequence[socket.socket] = site._server.sockets  # type: ignore[union-attr]
+        return int(sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Close the doors, finish what is in flight, then let go of broker and ledger."""
+        for runner in reversed(self.runners):
+            await runner.cleanup()
+        self.runners.clear()
+        await self.broker.close()
+        await self.ledger.close()
+
+
+async def serve_forever(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM."""
+    gateway = await Gateway.start(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: no new requests, finishing those in flight")
+        await gateway.stop()

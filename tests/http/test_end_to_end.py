@@ -1,0 +1,129 @@
+"""End to end over mTLS and the real RabbitMQ: push, consume, answer, pull, confirm, status."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from pathlib import Path
+
+from gateway.participants import Participant
+from gateway.routing import Broker, message_from_delivery
+from tests.fixtures.gateway import PULL_URL, STATUS_URL, RunningGateway
+
+PROVIDER = Participant.parse("aanbieder-65656055")
+AMSTERDAM = Participant.parse("gemeente-0363")
+PROVIDER_315 = Participant.parse("aanbieder-42420001")
+DIEMEN = Participant.parse("gemeente-0384")
+
+
+def example(reference: Path, name: str) -> bytes:
+    standard = "iwmo-3.2" if name.startswith("WMO") else "ijw-3.2"
+    return (reference / standard / "examples" / f"{name}.xml").read_bytes()
+
+
+async def receive_one(amqp_url: str, participant: Participant) -> tuple[dict[str, object], bytes]:
+    """The next delivery on the participant's queue, acknowledged, with its properties."""
+    async with Broker.consumer(amqp_url, participant) as deliveries:
+        async with asyncio.timeout(10):
+            async for delivery in deliveries:
+                async with delivery.process():
+                    routed = message_from_delivery(delivery)
+                    properties = {
+                        "message_id": delivery.message_id,
+                        "type": delivery.type,
+                        "correlation_id": delivery.correlation_id,
+                        "sender": routed.sender,
+                        "recipient": routed.recipient,
+                        "release": routed.release,
+                    }
+                    return properties, delivery.body
+    raise AssertionError("no delivery")
+
+
+async def test_315_to_316_through_push_queue_and_pull(
+    running_gateway: RunningGateway, reference: Path
+) -> None:
+    """A 315 pushed by a provider reaches the municipality's queue; its 316 reaches the provider."""
+    provider = await running_gateway.client(PROVIDER_315)
+    municipality = await running_gateway.client(DIEMEN)
+    traceer_id = str(uuid.uuid4())
+    conversatie_id = str(uuid.uuid4())
+
+    response = await provider.push(
+        example(reference, "WMO315"),
+        "WMO315",
+        recipient=DIEMEN,
+        traceer_id=traceer_id,
+        conversatie_id=conversatie_id,
+    )
+    assert response.status == 204, await response.text()
+
+    properties, body = await receive_one(running_gateway.amqp_url, DIEMEN)
+    assert body == example(reference, "WMO315")
+    assert properties["message_id"] == traceer_id
+    assert properties["correlation_id"] == conversatie_id
+    assert properties["type"] == "WMO315"
+    assert properties["sender"] == PROVIDER_315
+    assert properties["recipient"] == DIEMEN
+    assert properties["release"] == "3.2"
+
+    # The official 316 example is the header-only answer to the 315 example; the municipality
+    # answers in the conversation it received (the AMQP correlation id).
+    response = await municipality.push(
+        example(reference, "WMO316"),
+        "WMO316",
+        recipient=PROVIDER_315,
+        conversatie_id=str(properties["correlation_id"]),
+    )
+    assert response.status == 204, await response.text()
+
+    listing = await provider.session.get(provider.url(PULL_URL))
+    assert listing.status == 200
+    [entry] = await listing.json()
+    assert entry["routeringgegevens"]["berichtstroom"]["berichttype"] == "WMO316"
+    assert entry["routeringgegevens"]["afzender"] == {"rol": "Gemeente", "code": "0384"}
+    assert entry["referentiegegevens"]["alsAntwoordOp"] == traceer_id
+    assert entry["referentiegegevens"]["conversatieId"] == conversatie_id
+    retour_id = entry["referentiegegevens"]["traceerId"]
+
+    download = await provider.session.get(entry["basisgegevens"]["payload"]["url"])
+    assert download.status == 200
+    payload = await download.read()
+    assert payload == example(reference, "WMO316")
+    checksum = entry["basisgegevens"]["payload"]["checksum"]
+    assert checksum == {"algoritme": "SHA256", "waarde": hashlib.sha256(payload).hexdigest()}
+    assert entry["basisgegevens"]["payload"]["grootte"] == len(payload)
+
+    confirmed = await provider.session.delete(provider.url(f"{PULL_URL}/{retour_id}"))
+    assert confirmed.status == 202
+    assert await (await provider.session.get(provider.url(PULL_URL))).json() == []
+
+    statuses = await provider.session.get(
+        provider.url(STATUS_URL), params={"conversatieId": conversatie_id}
+    )
+    by_type = {s["berichtstroom"]["berichttype"]: s["berichtstatus"] for s in await statuses.json()}
+    assert by_type == {"WMO315": "Bezorgd", "WMO316": "Bezorgd"}
+
+
+async def test_raw_post_is_routed_and_answered_with_ids(
+    running_gateway: RunningGateway, reference: Path
+) -> None:
+    """``POST /v1/messages`` with the bare XML answers 202 with the traceerId once routed."""
+    provider = await running_gateway.client(PROVIDER)
+    response = await provider.post_xml(example(reference, "WMO305"))
+    assert response.status == 202, await response.text()
+    receipt = await response.json()
+    assert receipt["berichttype"] == "WMO305"
+    assert receipt["ontvanger"] == "gemeente-0363"
+    assert receipt["berichtstatus"] == "WordtAangeboden"
+
+    properties, _ = await receive_one(running_gateway.amqp_url, AMSTERDAM)
+    assert properties["message_id"] == receipt["traceerId"]
+
+    status = await provider.session.get(
+        provider.url(STATUS_URL), params={"traceerId": receipt["traceerId"]}
+    )
+    [entry] = await status.json()
+    assert entry["berichtstatus"] == "WordtAangeboden"
+    assert entry["referentiegegevens"]["traceerId"] == receipt["traceerId"]
