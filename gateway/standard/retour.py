@@ -122,9 +122,10 @@ def _annotated_body(
                 f"remark {remark.rule} names berichtklasse {remark.berichtklasse.path!r}, "
                 "which is not a berichtklasse of the message"
             )
-        codes.setdefault(remark.berichtklasse.path, [])
-        if remark.retourcode not in codes[remark.berichtklasse.path]:
-            codes[remark.berichtklasse.path].append(remark.retourcode)
+        # Keyed by the canonical path: "Client/X" and "Client/X[1]" name the same class.
+        own = codes.setdefault(_xml.path_of(target), [])
+        if remark.retourcode not in own:
+            own.append(remark.retourcode)
 
     def copy(element: Element, parent: Element, under_rejected: bool) -> None:
         new = etree.SubElement(parent, names.rename(element.tag))
