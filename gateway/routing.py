@@ -46,7 +46,7 @@ from gateway.errors import (
     TopologyError,
     Unroutable,
 )
-from gateway.participants import Participant
+from gateway.participants import Participant, Registry
 
 log = logging.getLogger(__name__)
 
@@ -300,8 +300,14 @@ class Broker:
         log.info("reconnected to RabbitMQ (%s)", self._connection)
 
 
-def message_from_delivery(incoming: aio_pika.abc.AbstractIncomingMessage) -> RoutedMessage:
-    """Read back what ``Broker.publish`` sent; raise ``MalformedDelivery`` naming what is off."""
+def message_from_delivery(
+    incoming: aio_pika.abc.AbstractIncomingMessage, *, registry: Registry | None = None
+) -> RoutedMessage:
+    """Read back what ``Broker.publish`` sent; raise ``MalformedDelivery`` naming what is off.
+
+    Headers carry only role and code; with a ``registry`` the participants come back with their
+    names (equal to the registry's), without one their names are empty.
+    """
     headers = incoming.headers or {}
     where = f"delivery {incoming.message_id!r} (routing key {incoming.routing_key!r})"
 
@@ -315,9 +321,11 @@ def message_from_delivery(incoming: aio_pika.abc.AbstractIncomingMessage) -> Rou
     def participant(header: Header) -> Participant:
         raw = text(f"header {header.value!r}", headers.get(header))
         try:
-            return Participant.parse(raw)
+            parsed = Participant.parse(raw)
         except ConfigError as exc:
             raise MalformedDelivery(f"{where}: header {header.value!r}: {exc}") from exc
+        known = registry.get(parsed.role, parsed.code) if registry is not None else None
+        return known or parsed
 
     in_reply_to = headers.get(Header.IN_REPLY_TO)
     return RoutedMessage(
