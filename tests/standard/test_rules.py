@@ -621,3 +621,15 @@ def test_check_never_raises_on_odd_values(name: str, data: st.DataObject) -> Non
         root, message_type_of(root), CheckContext(today=FAR_FUTURE, seen_identificatie=seen(True))
     )
     assert all(isinstance(r, Remark) for r in remarks)
+
+
+def test_docs_table_lists_every_rule() -> None:
+    """docs/rules.md has a row per implemented rule with its retourcode and level."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text(encoding="utf-8")
+    rows = {
+        cells[1]: cells[2:4]
+        for line in docs.splitlines()
+        if line.startswith("| ") and len(cells := [c.strip() for c in line.split("|")]) > 6
+    }
+    for rule in RULES.values():
+        assert rows.get(rule.code) == [rule.retourcode, str(int(rule.controleniveau))], rule.code
