@@ -25,6 +25,7 @@ from gateway.standard.rules import (
     CheckContext,
     Controleniveau,
     Remark,
+    Toewijzing,
     cbs_gemeenten,
     check,
     rules_for,
@@ -122,6 +123,48 @@ def periode(path: str, begin: str, end: str) -> Mutation:
 
 def seen(result: bool) -> Callable[[str, MessageType, str], bool]:
     return lambda afzender, message_type, value: result
+
+
+def assigned(
+    gemeente: str, aanbieder: str, *toewijzingen: Toewijzing
+) -> Callable[[str, str, str], Toewijzing | None]:
+    """A municipality's memory of its 301s, for one pair of parties."""
+    table = {t.toewijzingnummer: t for t in toewijzingen}
+
+    def lookup(g: str, a: str, nummer: str) -> Toewijzing | None:
+        return table.get(nummer) if (g, a) == (gemeente, aanbieder) else None
+
+    return lookup
+
+
+def toewijzing(
+    nummer: str, bsn: str = "999900006", code: str | None = None, **more: object
+) -> Toewijzing:
+    facts: dict[str, object] = {
+        "ingangsdatum": datetime.date(2023, 1, 1),
+        "einddatum": datetime.date(2023, 12, 31),
+        "categorie": "01",
+        "code": code,
+        "eenheid": "04",
+    }
+    facts.update(more)
+    return Toewijzing(nummer, bsn, **facts)  # type: ignore[arg-type]
+
+
+# The assignments behind the WMO323 example's four lines, and behind the 305 and the 317.
+DECLARED = assigned(
+    "0384",
+    "65656055",
+    toewijzing("20072", code="01A03"),
+    toewijzing("200730", code="01A04"),
+    toewijzing("20074", "999900018", code="01A03"),
+    toewijzing("20073", "999900018", code="01A04"),
+)
+REMOVED = assigned("0384", "65656055", toewijzing("20072", code="01A03", reden_wijziging="13"))
+STARTED = assigned("0363", "65656055", toewijzing("300201"), toewijzing("300202"))
+CURRENT = assigned(
+    "0384", "65656055", toewijzing("10071", einddatum=None), toewijzing("10072", einddatum=None)
+)
 
 
 @dataclass(frozen=True)
@@ -472,6 +515,74 @@ CASES: list[Case] = [
         text(f"{P1}/IngediendBedrag/Bedrag", "9002"),
     ),
     bad("TR346", "WMO323", "Prestatie", text(f"{P1}/IngediendBedrag/Bedrag", "5001")),
+    # Level 3 against the municipality's assignments (CheckContext.toewijzing).
+    good("TR019", "WMO305", toewijzing=STARTED),
+    bad(
+        "TR019",
+        "WMO305",
+        "StartProduct",
+        text(f"{SP}[2]/ToewijzingNummer", "300209"),
+        toewijzing=STARTED,
+    ),
+    good("TR338", "WMO323", toewijzing=DECLARED),
+    bad(
+        "TR338", "WMO323", "Prestatie", text(f"{P1}/ToewijzingNummer", "99999"), toewijzing=DECLARED
+    ),
+    good("TR304", "WMO323", toewijzing=DECLARED),
+    bad(
+        "TR304", "WMO323", "Prestatie", text(f"{P1}/ToewijzingNummer", "20074"), toewijzing=DECLARED
+    ),
+    good(
+        "TR307",
+        "WMO323",
+        periode(f"{P1}/ProductPeriode", "2023-01-01", "2023-01-31"),
+        toewijzing=DECLARED,
+    ),
+    bad(
+        "TR307",
+        "WMO323",
+        "Prestatie",
+        periode(f"{P1}/ProductPeriode", "2022-12-01", "2022-12-31"),
+        toewijzing=DECLARED,
+    ),
+    good(
+        "TR308",
+        "WMO323",
+        periode(f"{P1}/ProductPeriode", "2023-12-01", "2023-12-31"),
+        toewijzing=DECLARED,
+    ),
+    bad(
+        "TR308",
+        "WMO323",
+        "Prestatie",
+        periode(f"{P1}/ProductPeriode", "2024-01-01", "2024-01-31"),
+        toewijzing=DECLARED,
+    ),
+    good("TR339", "WMO323", toewijzing=DECLARED),
+    bad("TR339", "WMO323", "Prestatie", text(f"{P1}/ProductCategorie", "02"), toewijzing=DECLARED),
+    good("TR340", "WMO323", toewijzing=DECLARED),
+    bad("TR340", "WMO323", "Prestatie", text(f"{P1}/ProductCode", "01A04"), toewijzing=DECLARED),
+    good("TR341", "WMO323", text(f"{P1}/Eenheid", "01"), toewijzing=DECLARED),
+    bad("TR341", "WMO323", "Prestatie", text(f"{P1}/Eenheid", "14"), toewijzing=DECLARED),
+    good("TR384", "WMO323", toewijzing=DECLARED),
+    bad("TR384", "WMO323", "Prestatie", toewijzing=REMOVED),
+    good("TR350", "WMO317", toewijzing=CURRENT),
+    bad(
+        "TR350",
+        "WMO317",
+        "OngewijzigdProduct",
+        text("Client/Verzoek/OngewijzigdeProducten/OngewijzigdProduct/ToewijzingNummer", "10079"),
+        toewijzing=CURRENT,
+    ),
+    good("TR351", "WMO317", toewijzing=CURRENT),
+    bad(
+        "TR351",
+        "WMO317",
+        "TeWijzigenProduct",
+        toewijzing=assigned(
+            "0384", "65656055", toewijzing("10071", einddatum=None), toewijzing("10072")
+        ),
+    ),
 ]
 
 
@@ -633,3 +744,24 @@ def test_docs_table_lists_every_rule() -> None:
     }
     for rule in RULES.values():
         assert rows.get(rule.code) == [rule.retourcode, str(int(rule.controleniveau))], rule.code
+
+
+def test_toewijzingen_read_from_a_301() -> None:
+    """A 301's ToegewezenProducten become the Toewijzingen the level-3 rules look up."""
+    found = Toewijzing.from_toewijzingsbericht(example("WMO301"))
+    assert found == [
+        Toewijzing(
+            toewijzingnummer="101",
+            bsn="999900006",
+            ingangsdatum=datetime.date(2023, 1, 1),
+            einddatum=datetime.date(2023, 12, 31),
+            categorie="01",
+            code="01A01",
+            eenheid="01",
+        )
+    ]
+    assert found[0].current_on(datetime.date(2023, 12, 31))
+    assert not found[0].current_on(datetime.date(2024, 1, 1))
+    removed = replace(found[0], reden_wijziging="13", einddatum=found[0].ingangsdatum)
+    assert removed.removed
+    assert not removed.current_on(datetime.date(2022, 1, 1))

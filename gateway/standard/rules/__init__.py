@@ -14,8 +14,9 @@ from __future__ import annotations
 from lxml import etree
 
 from gateway.standard.message_types import MessageType
-from gateway.standard.rules import content, external
+from gateway.standard.rules import assignments, content, external
 from gateway.standard.rules._xml import Element
+from gateway.standard.rules.assignments import Toewijzing
 from gateway.standard.rules.base import (
     RULES,
     Berichtklasse,
@@ -35,13 +36,14 @@ __all__ = [
     "Controleniveau",
     "Remark",
     "Rule",
+    "Toewijzing",
     "cbs_gemeenten",
     "check",
     "rules_for",
 ]
 
 # The modules register their rules on import; name them so that the import is not "unused".
-_RULE_MODULES = (content, external)
+_RULE_MODULES = (content, external, assignments)
 
 
 def rules_for(message_type: MessageType) -> list[Rule]:

@@ -13,10 +13,14 @@ import datetime
 import enum
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gateway.standard.message_types import MessageType
 from gateway.standard.rules import _xml
 from gateway.standard.rules._xml import Element
+
+if TYPE_CHECKING:
+    from gateway.standard.rules.assignments import Toewijzing
 
 
 class Controleniveau(enum.IntEnum):
@@ -99,6 +103,8 @@ class CheckContext:
     """TR378: the valid CBS municipality codes; None means the packaged CBS list."""
     product_codes: Mapping[str, frozenset[str]] | None = field(default=None)
     """TR381: ProductCategorie -> the ProductCodes of the product code list in use."""
+    toewijzing: Callable[[str, str, str], Toewijzing | None] | None = None
+    """TR019, TR304, TR307 ...: (gemeente, aanbieder, ToewijzingNummer) -> what was assigned."""
 
 
 @dataclass(frozen=True, slots=True)
