@@ -127,8 +127,9 @@ class Catalog:
         message = message_type if message_type is not None else self.identify_id(doc)
         issues = self.issues(doc, message)
         if issues:
-            name = message.name if isinstance(message, MessageType) else str(message)
-            raise SchemaViolation(name, issues)
+            # The 28 are named as the ingress names them (JW315); others in full (iwmo 2.1 WMO305).
+            known = _BY_ID.get(message) if isinstance(message, MessageId) else message
+            raise SchemaViolation(known.name if known else str(message), issues)
 
     def header(self, doc: etree._ElementTree, message_type: MessageType) -> MessageHeader:
         """The routing facts of the Header; cheap, and safe on a document not yet validated."""

@@ -1,0 +1,107 @@
+"""Hostile or broken documents get a clear error from parse_xml, fast, and nothing is fetched."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import NotWellFormedError, UnsafeXmlError
+from gateway.standard.xmlsafe import parse_xml
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol9 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+]>
+<lolz>&lol9;</lolz>"""
+
+
+def _refused(data: bytes, error: type[Exception], match: str) -> Exception:
+    started = time.perf_counter()
+    with pytest.raises(error, match=match) as caught:
+        parse_xml(data)
+    assert time.perf_counter() - started < 1.0
+    return caught.value
+
+
+def test_xxe_with_a_file_entity_is_refused(tmp_path: Path) -> None:
+    """An external entity pointing at a local file is refused before anything is read."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cret", encoding="utf-8")
+    data = (
+        f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret}">]><r>&x;</r>'
+    ).encode()
+    error = _refused(data, UnsafeXmlError, "DOCTYPE refused")
+    assert "s3cret" not in str(error)
+
+
+def test_xxe_with_a_network_entity_is_refused() -> None:
+    """An external entity on the network is refused (and would not be fetched)."""
+    data = b'<!DOCTYPE r [<!ENTITY x SYSTEM "http://127.0.0.1:9/x">]><r>&x;</r>'
+    _refused(data, UnsafeXmlError, "DOCTYPE refused")
+
+
+def test_billion_laughs_is_refused_at_once() -> None:
+    """Nested entity expansion is refused, not expanded."""
+    _refused(BILLION_LAUGHS, UnsafeXmlError, "DOCTYPE refused")
+
+
+def test_an_external_dtd_is_refused() -> None:
+    """A DOCTYPE naming an external DTD is refused."""
+    _refused(b'<!DOCTYPE r SYSTEM "http://127.0.0.1:9/r.dtd"><r/>', UnsafeXmlError, "DOCTYPE")
+
+
+def test_an_entity_reference_without_a_dtd_is_not_well_formed() -> None:
+    """An undeclared entity is a well-formedness error naming it."""
+    _refused(b"<r>&x;</r>", NotWellFormedError, "Entity 'x' not defined")
+
+
+def test_deep_nesting_is_refused() -> None:
+    """More than max_depth levels, and far more than libxml2 allows, are both refused."""
+    _refused(b"<a>" * 100 + b"</a>" * 100, UnsafeXmlError, "deeper than 64")
+    _refused(b"<a>" * 100_000 + b"</a>" * 100_000, UnsafeXmlError, "too deep")
+    assert parse_xml(b"<a>" * 10 + b"</a>" * 10, max_depth=10).getroot().tag == "a"
+
+
+def test_an_oversize_document_is_refused_before_parsing() -> None:
+    """A document over max_bytes is refused by its size alone."""
+    data = b"<r>" + b"x" * 2000 + b"</r>"
+    with pytest.raises(UnsafeXmlError, match="too large: 2007 bytes, at most 1000"):
+        parse_xml(data, max_bytes=1000)
+    assert parse_xml(data, max_bytes=2007).getroot().tag == "r"
+
+
+def test_invalid_utf8_names_the_byte_and_line() -> None:
+    """Latin-1 bytes are refused as not UTF-8, naming the byte, its offset and line (OP192)."""
+    error = _refused(b"<r>\n<n>Jos\xe9</n></r>", NotWellFormedError, r"byte 0xe9 at offset 10")
+    assert isinstance(error, NotWellFormedError)
+    assert error.line == 2
+
+
+def test_a_byte_order_mark_is_refused() -> None:
+    """A UTF-8 or UTF-16 BOM is refused (OP192), naming which."""
+    _refused(b"\xef\xbb\xbf<r/>", NotWellFormedError, "UTF-8 byte order mark")
+    _refused("<r/>".encode("utf-16"), NotWellFormedError, "UTF-16 byte order mark")
+
+
+def test_another_declared_encoding_is_refused() -> None:
+    """An XML declaration naming ISO-8859-1 is refused even if the bytes are ASCII."""
+    _refused(b'<?xml version="1.0" encoding="ISO-8859-1"?><r/>', NotWellFormedError, "ISO-8859-1")
+
+
+def test_broken_xml_names_the_line() -> None:
+    """A mismatched tag is NotWellFormedError with the line of the fault."""
+    error = _refused(b"<r>\n<a>\n</b></r>", NotWellFormedError, "mismatch")
+    assert isinstance(error, NotWellFormedError)
+    assert error.line == 3
+
+
+def test_a_plain_message_parses() -> None:
+    """UTF-8 with a declaration and non-ASCII text parses."""
+    doc = parse_xml('<?xml version="1.0" encoding="UTF-8"?><r><n>José</n></r>'.encode())
+    assert doc.getroot()[0].text == "José"
