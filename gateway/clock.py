@@ -30,11 +30,6 @@ Listener = Callable[[datetime], object]
 class Clock(Protocol):
     """Where the gateway reads time."""
 
-    @property
-    def virtual(self) -> bool:
-        """True for a clock that can be set and advanced."""
-        ...
-
     def now(self) -> datetime:
         """The current moment, timezone-aware, in UTC."""
         ...
@@ -51,8 +46,6 @@ class Clock(Protocol):
 class SystemClock:
     """The real clock."""
 
-    virtual = False
-
     def now(self) -> datetime:
         return datetime.now(UTC)
 
@@ -67,8 +60,6 @@ class SystemClock:
 
 class VirtualClock:
     """A clock that stands still until it is set or advanced; listeners hear every move."""
-
-    virtual = True
 
     def __init__(self, start: datetime | None = None, workdays: WorkingDays | None = None) -> None:
         self._now = _require_aware(start).astimezone(UTC) if start else datetime.now(UTC)
@@ -166,10 +157,13 @@ def parse_duration(text: str) -> timedelta:
     raise ClockError(f"duration {text!r}: expected ISO 8601 like PT2H or P3D, or short like 2h30m")
 
 
-def clock_from_setting(text: str | None, *, simulate: bool = False) -> SystemClock | VirtualClock:
+def clock_from_setting(
+    text: str | None, *, simulate: bool = False, workdays: WorkingDays | None = None
+) -> SystemClock | VirtualClock:
     """``system``, ``virtual`` (starting now) or ``virtual@<ISO moment>``.
 
-    Unset, it is the virtual clock in simulation mode and the real one otherwise.
+    Unset, it is the virtual clock in simulation mode and the real one otherwise. ``workdays``
+    is what a virtual clock counts working days with.
     """
     word = (text or ("virtual" if simulate else "system")).strip()
     if word == "system":
@@ -178,18 +172,20 @@ def clock_from_setting(text: str | None, *, simulate: bool = False) -> SystemClo
     if kind != "virtual":
         raise ConfigError(f"{CLOCK_ENV}={text!r}: expected system, virtual or virtual@<moment>")
     if not start:
-        return VirtualClock()
+        return VirtualClock(workdays=workdays)
     try:
         moment = datetime.fromisoformat(start)
     except ValueError:
         raise ConfigError(f"{CLOCK_ENV}={text!r}: {start!r} is not an ISO 8601 moment") from None
     if moment.tzinfo is None:
         raise ConfigError(f"{CLOCK_ENV}={text!r}: the moment needs a time zone, like +01:00")
-    return VirtualClock(moment)
+    return VirtualClock(moment, workdays)
 
 
 def clock_from_env(
     environ: Mapping[str, str], *, simulate: bool = False
 ) -> SystemClock | VirtualClock:
-    """The clock that ``GATEWAY_CLOCK`` asks for (see ``clock_from_setting``)."""
-    return clock_from_setting(environ.get(CLOCK_ENV), simulate=simulate)
+    """The clock that ``GATEWAY_CLOCK`` asks for, counting the ``GATEWAY_HOLIDAYS``."""
+    return clock_from_setting(
+        environ.get(CLOCK_ENV), simulate=simulate, workdays=WorkingDays.from_env(environ)
+    )

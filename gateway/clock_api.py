@@ -21,6 +21,7 @@ from gateway.deadlines.workdays import AMSTERDAM, WorkingDays
 from gateway.errors import ClockError
 
 CLOCK = web.AppKey("clock", Clock)
+WORKDAYS = web.AppKey("clock_workdays", WorkingDays)
 PROBLEM_JSON = "application/problem+json"
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -55,31 +56,37 @@ def _refusals(handler: Handler) -> Handler:
     return wrapper
 
 
-def add_clock_routes(app: web.Application, clock: Clock) -> None:
-    """Serve the clock admin API for ``clock`` on ``app``."""
+def add_clock_routes(
+    app: web.Application, clock: Clock, workdays: WorkingDays | None = None
+) -> None:
+    """Serve the clock admin API for ``clock`` on ``app``.
+
+    ``workdays`` says which days the real clock reports as working days; a virtual clock
+    uses its own.
+    """
     app[CLOCK] = clock
+    app[WORKDAYS] = clock.workdays if isinstance(clock, VirtualClock) else workdays or WorkingDays()
     app.router.add_get("/admin/clock", show_clock)
     app.router.add_put("/admin/clock", set_clock)
     app.router.add_post("/admin/clock/advance", advance_clock)
 
 
-def describe(clock: Clock) -> dict[str, object]:
+def describe(clock: Clock, workdays: WorkingDays) -> dict[str, object]:
     """The JSON view of a clock: the moment in UTC and in Europe/Amsterdam, and the day."""
     now = clock.now()
     today = clock.today()
-    workdays = clock.workdays if isinstance(clock, VirtualClock) else WorkingDays()
     return {
         "now": now.isoformat(),
         "local": now.astimezone(AMSTERDAM).isoformat(),
         "today": today.isoformat(),
         "weekday": today.strftime("%A"),
         "working_day": workdays.is_working_day(today),
-        "virtual": clock.virtual,
+        "virtual": isinstance(clock, VirtualClock),
     }
 
 
 async def show_clock(request: web.Request) -> web.Response:
-    return web.json_response(describe(request.app[CLOCK]))
+    return web.json_response(describe(request.app[CLOCK], request.app[WORKDAYS]))
 
 
 @_refusals
@@ -95,7 +102,7 @@ async def set_clock(request: web.Request) -> web.Response:
         raise _Refusal(422, "Invalid clock setting", f"now: {text!r} is not ISO 8601") from None
     except (ClockError, OverflowError) as exc:
         raise _Refusal(422, "Invalid clock setting", f"now: {exc}") from None
-    return web.json_response(describe(clock))
+    return web.json_response(describe(clock, request.app[WORKDAYS]))
 
 
 @_refusals
@@ -125,7 +132,7 @@ async def advance_clock(request: web.Request) -> web.Response:
             raise ClockError(f"{value!r} is not a valid {key}")
     except (ClockError, OverflowError) as exc:
         raise _Refusal(422, "Invalid clock move", f"{key}: {exc}") from None
-    return web.json_response(describe(clock))
+    return web.json_response(describe(clock, request.app[WORKDAYS]))
 
 
 def _virtual(request: web.Request) -> VirtualClock:

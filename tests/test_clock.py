@@ -37,7 +37,6 @@ def test_system_clock_reads_utc_and_the_amsterdam_day() -> None:
         now.astimezone(AMSTERDAM).date(),
         clock.now().astimezone(AMSTERDAM).date(),
     }
-    assert not clock.virtual
 
 
 async def test_system_clock_sleeps_until_a_moment() -> None:
@@ -198,6 +197,15 @@ def test_clock_from_setting() -> None:
     assert isinstance(clock_from_setting("virtual"), VirtualClock)
     at = clock_from_env({"GATEWAY_CLOCK": "virtual@2020-04-24T09:00:00+02:00"})
     assert at.now() == FRIDAY
+
+
+def test_virtual_clock_from_env_counts_the_configured_holidays() -> None:
+    """A virtual clock from the environment advances by GATEWAY_HOLIDAYS' working days."""
+    env = {"GATEWAY_CLOCK": "virtual@2020-04-24T09:00:00+02:00", "GATEWAY_HOLIDAYS": "none"}
+    clock = clock_from_env(env)
+    assert isinstance(clock, VirtualClock)
+    clock.advance_working_days(1)
+    assert clock.now() == datetime(2020, 4, 27, 9, tzinfo=AMSTERDAM)
 
 
 @pytest.mark.parametrize(

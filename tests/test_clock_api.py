@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from aiohttp import web
@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.clock import Clock, SystemClock, VirtualClock
 from gateway.clock_api import add_clock_routes
-from gateway.deadlines import AMSTERDAM
+from gateway.deadlines import AMSTERDAM, WorkingDays
 
 FRIDAY = datetime(2020, 4, 24, 9, 0, tzinfo=AMSTERDAM)
 
@@ -78,6 +78,16 @@ async def test_advance_the_clock(body: dict[str, object], expected: datetime) ->
         assert response.status == 200, await response.text()
         assert clock.now() == expected
         assert (await response.json())["now"] == expected.astimezone(clock.now().tzinfo).isoformat()
+
+
+async def test_the_real_clock_reports_working_days_as_configured() -> None:
+    """The real clock's working_day follows the WorkingDays given to the routes."""
+    app = web.Application()
+    add_clock_routes(app, SystemClock(), WorkingDays(()))
+    async with TestClient(TestServer(app)) as client:
+        body = await (await client.get("/admin/clock")).json()
+        weekday = date.fromisoformat(body["today"]).weekday()
+        assert body["working_day"] is (weekday < 5)
 
 
 async def test_moving_the_real_clock_is_refused() -> None:
