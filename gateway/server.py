@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from gateway.clock import Clock, clock_from_env
 from gateway.config import Settings
 from gateway.http.api import participants_app
 from gateway.http.ops import ops_app
@@ -44,6 +45,7 @@ class Gateway:
     broker: Broker
     metrics: Metrics
     ops: web.Application
+    clock: Clock
     runners: list[web.AppRunner] = field(default_factory=list)
     port: int = 0
     ops_port: int = 0
@@ -55,11 +57,14 @@ class Gateway:
         *,
         registry: Registry | None = None,
         catalog: Catalog | None = None,
+        clock: Clock | None = None,
     ) -> Gateway:
+        """Start it all; ``clock`` defaults to GATEWAY_CLOCK (virtual when simulating)."""
         registry = registry or Registry.load(settings.registry)
         catalog = catalog or default_catalog()
+        clock = clock or clock_from_env(settings.extra, simulate=settings.simulate)
         tls = server_context(settings.certs_dir, crl=settings.crl)
-        ledger = await Ledger.open(settings.db_url)
+        ledger = await Ledger.open(settings.db_url, now=clock.now)
         try:
             broker = await Broker.connect(
                 settings.amqp_url,
@@ -84,7 +89,7 @@ class Gateway:
             return {"broker": broker.ready, "ledger": await ledger.ping()}
 
         ops = ops_app(metrics, readiness)
-        gateway = cls(settings, registry, ingress, ledger, broker, metrics, ops)
+        gateway = cls(settings, registry, ingress, ledger, broker, metrics, ops, clock)
         try:
             recovered = await ingress.recover()
             if recovered:
