@@ -29,6 +29,8 @@ _NAMESPACE = re.compile(
 )
 _ELEMENT = re.compile(r"^Element '(?:\{[^}]*\})?(?P<element>[^']+)'(?:, attribute '[^']+')?: ")
 _QNAME = re.compile(r"\{[^}]*\}")
+_LONG_VALUE = re.compile(r"'([^']{80,})'")
+MAX_REASON = 400
 _BY_ID: dict[MessageId, MessageType] = {m.id: m for m in MessageType}
 
 
@@ -190,8 +192,17 @@ def _issue(error: etree._LogEntry) -> SchemaIssue:
     message = error.message
     match = _ELEMENT.match(message)
     element = match.group("element") if match else (error.path or "?").rsplit("/", 1)[-1]
-    reason = message[match.end() :] if match else message
-    return SchemaIssue(line=error.line, element=element, reason=_QNAME.sub("", reason))
+    reason = _QNAME.sub("", message[match.end() :] if match else message)
+    # lxml quotes the offending value whole; a hostile 20 MB value must not become the error.
+    reason = _LONG_VALUE.sub(_elide, reason)
+    if len(reason) > MAX_REASON:
+        reason = reason[: MAX_REASON - 3] + "..."
+    return SchemaIssue(line=error.line, element=element, reason=reason)
+
+
+def _elide(match: re.Match[str]) -> str:
+    value = match.group(1)
+    return f"'{value[:40]}...' ({len(value)} characters)"
 
 
 def _schema_parser() -> etree.XMLParser:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,17 @@ def test_schemas_are_compiled_once() -> None:
     """The compiled XSD of a message is kept: asking twice gives the same object."""
     catalog = default_catalog()
     assert catalog.schema(MessageType.WMO305) is catalog.schema(MessageType.WMO305.id)
+
+
+def test_a_huge_bad_value_gives_a_short_error(examples: list[Example]) -> None:
+    """A 2 MB blank Commentaar is rejected quickly, and the error does not echo the 2 MB."""
+    example = next(e for e in examples if e.name == "iwmo-3.2/examples/WMO301.xml")
+    data = example.path.read_bytes()
+    start = data.index(b"<wmo301:Commentaar>") + len(b"<wmo301:Commentaar>")
+    end = data.index(b"</wmo301:Commentaar>")
+    hostile = data[:start] + b" \n" * 1_000_000 + data[end:]
+    started = time.perf_counter()
+    issues = default_catalog().issues(parse_xml(hostile))
+    assert time.perf_counter() - started < 5
+    assert [i.element for i in issues] == ["Commentaar"]
+    assert len(issues[0].reason) <= 400
