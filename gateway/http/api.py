@@ -14,6 +14,7 @@ from aiohttp import BodyPartReader, web
 
 from gateway.errors import LedgerUnavailable, Refused
 from gateway.http.metadata import is_uuid, parse_push_metadata, pull_metadata, status_entry
+from gateway.http.openapi import openapi_document
 from gateway.http.problems import Handler, problem, problems_middleware
 from gateway.identity import participant_from_peercert
 from gateway.ingress import Ingress, Receipt, Submission
@@ -327,4 +328,5 @@ def participants_app(
     app.router.add_get(f"{PULL}/berichten/{{traceerId}}/payload", payload)
     app.router.add_delete(f"{PULL}/berichten/{{traceerId}}", confirm)
     app.router.add_get(f"{STATUS}/berichtstatussen", statuses)
+    app.router.add_get("/openapi.json", openapi_document)
     return app

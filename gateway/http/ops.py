@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway.http.openapi import openapi_document
 from gateway.http.problems import problems_middleware
 from gateway.metrics import Metrics
 
@@ -49,4 +50,5 @@ def ops_app(metrics_: Metrics, readiness: ReadinessCheck) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi_document)
     return app
