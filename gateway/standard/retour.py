@@ -140,7 +140,8 @@ def _annotated_body(
             default = NIET_BEOORDEELD if under_rejected else GEEN_OPMERKING
             names.retourcodes(new, own or [default])
 
-    copy(body, bericht, False)
+    with _xml.remembering_paths():
+        copy(body, bericht, False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from lxml import etree
 
 from gateway.standard.message_types import MessageType
 from gateway.standard.rules import assignments, content, external
-from gateway.standard.rules._xml import Element
+from gateway.standard.rules._xml import Element, remembering_paths
 from gateway.standard.rules.assignments import Toewijzing
 from gateway.standard.rules.base import (
     RULES,
@@ -65,6 +65,7 @@ def check(
     root = doc.getroot() if isinstance(doc, etree._ElementTree) else doc
     message = Message(root=root, type=message_type, context=context)
     remarks: list[Remark] = []
-    for rule in rules_for(message_type):
-        remarks.extend(rule.run(message))
+    with remembering_paths():
+        for rule in rules_for(message_type):
+            remarks.extend(rule.run(message))
     return remarks

@@ -8,8 +8,10 @@ apply to it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Iterator
+from contextvars import ContextVar
 
 from lxml import etree
 
@@ -18,19 +20,21 @@ Element = etree._Element
 
 def local(element: Element) -> str:
     """The element's name without its namespace."""
-    return etree.QName(element).localname
+    return str(element.tag).rpartition("}")[2]
 
 
 def children(element: Element | None, name: str) -> list[Element]:
-    """The child elements called ``name``, in document order."""
+    """The child elements called ``name`` in any namespace, in document order."""
     if element is None:
         return []
-    return [c for c in element if isinstance(c.tag, str) and local(c) == name]
+    # lxml's own "{*}" matching: messages can be large, this is the checks' inner loop.
+    return list(element.iterchildren(f"{{*}}{name}"))
 
 
 def child(element: Element | None, name: str) -> Element | None:
-    found = children(element, name)
-    return found[0] if found else None
+    if element is None:
+        return None
+    return next(element.iterchildren(f"{{*}}{name}"), None)
 
 
 def find(element: Element | None, path: str) -> Element | None:
@@ -83,16 +87,50 @@ def integer(element: Element | None, path: str | None = None) -> int | None:
         return None
 
 
+# Steps already computed during one check or build, so that thousands of remarks on a message
+# of thousands of lines do not count their siblings again and again.
+_steps: ContextVar[dict[Element, str] | None] = ContextVar("steps", default=None)
+
+
+@contextlib.contextmanager
+def remembering_paths() -> Iterator[None]:
+    """Within the block, ``path_of`` remembers each parent's steps (the tree must not change)."""
+    token = _steps.set({})
+    try:
+        yield
+    finally:
+        _steps.reset(token)
+
+
 def position(element: Element) -> str:
     """``Name`` or ``Name[n]``: the step that finds ``element`` among its same-named siblings."""
-    name = local(element)
     parent = element.getparent()
     if parent is None:
-        return name
-    same = children(parent, name)
-    if len(same) == 1:
-        return name
-    return f"{name}[{same.index(element) + 1}]"
+        return local(element)
+    cache = _steps.get()
+    if cache is None:
+        return _steps_of(parent)[element]
+    step = cache.get(element)
+    if step is None:
+        cache.update(_steps_of(parent))
+        step = cache[element]
+    return step
+
+
+def _steps_of(parent: Element) -> dict[Element, str]:
+    """The step to each child element of ``parent``."""
+    elements = [c for c in parent if isinstance(c.tag, str)]
+    totals: dict[str, int] = {}
+    for c in elements:
+        totals[str(c.tag)] = totals.get(str(c.tag), 0) + 1
+    seen: dict[str, int] = {}
+    steps: dict[Element, str] = {}
+    for c in elements:
+        tag = str(c.tag)
+        seen[tag] = seen.get(tag, 0) + 1
+        name = local(c)
+        steps[c] = name if totals[tag] == 1 else f"{name}[{seen[tag]}]"
+    return steps
 
 
 def path_of(element: Element) -> str:
