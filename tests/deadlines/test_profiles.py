@@ -241,3 +241,75 @@ def test_received_event_goes_through_obligations_opened() -> None:
     """obligations_on refuses Event.RECEIVED: a message needs its type."""
     with pytest.raises(CalendarError, match="obligations_opened"):
         get_profile().obligations_on(Event.RECEIVED, date(2020, 4, 24))
+
+
+# Every rule of both profiles, triggered on the working day before each of four holidays of
+# 2020. The due days were counted by hand on the 2020 calendar.
+BEFORE = {
+    "koningsdag": date(2020, 4, 24),  # Fri; Mon 27 Apr is Koningsdag, Tue 5 May Bevrijdingsdag
+    "hemelvaartsdag": date(2020, 5, 20),  # Wed; Thu 21 May is Hemelvaartsdag
+    "pinksteren": date(2020, 5, 29),  # Fri; Mon 1 Jun is Tweede Pinksterdag
+    "kerst": date(2020, 12, 24),  # Thu; Fri 25 Dec, then Fri 1 Jan 2021
+}
+_3 = (date(2020, 4, 30), date(2020, 5, 26), date(2020, 6, 4), date(2020, 12, 30))
+_5 = (date(2020, 5, 4), date(2020, 5, 28), date(2020, 6, 8), date(2021, 1, 4))
+_10 = (date(2020, 5, 12), date(2020, 6, 5), date(2020, 6, 15), date(2021, 1, 11))
+_20 = (date(2020, 5, 27), date(2020, 6, 19), date(2020, 6, 29), date(2021, 1, 25))
+_2 = (date(2020, 4, 29), date(2020, 5, 25), date(2020, 6, 3), date(2020, 12, 29))
+# Periods 5 (to 17 May), 6 (to 14 Jun), 6, 13 (to 31 Dec): 2 weeks later; invoicing dates.
+_AFTER_PERIOD = (date(2020, 5, 31), date(2020, 6, 28), date(2020, 6, 28), date(2021, 1, 14))
+_INVOICING = (date(2020, 6, 7), date(2020, 7, 5), date(2020, 7, 5), date(2021, 1, 21))
+
+EARLIER = date(2020, 4, 1)
+MATRIX: dict[tuple[str, str], tuple[date, ...]] = {
+    (ISTD, "OP090"): _3,
+    (ISTD, "OP274"): _5,
+    (ISTD, "OP346"): _5,
+    (ISTD, "OP090x4"): _10,
+    (ISTD, "OP271"): _5,
+    (ISTD, "OP272"): _5,
+    (ZTM, "OP090"): _3,
+    (ZTM, "zoetermeer-6.1.1"): _20,
+    (ZTM, "OP271"): _5,
+    (ZTM, "OP272"): _5,
+    (ZTM, "zoetermeer-4.2"): _2,
+    (ZTM, "zoetermeer-4.1"): _AFTER_PERIOD,
+    (ZTM, "zoetermeer-bijlage-4"): _INVOICING,
+}
+
+
+def _triggered(profile: str, rule: str, day: date) -> list[Due]:
+    """Trigger ``rule`` on ``day``: receive its message that day, or have its event then."""
+    chosen = get_profile(profile)
+    received = datetime.combine(day, time(11), tzinfo=AMSTERDAM)
+    if rule in {"OP090", "OP274"}:
+        return chosen.obligations_opened(M.WMO315, received, Facts(products=("02203",)))
+    if rule == "OP346":
+        return chosen.obligations_opened(M.JW317, received)
+    if rule in {"OP090x4", "zoetermeer-6.1.1"}:
+        return chosen.obligations_opened(M.WMO323, received)
+    if rule == "OP271":  # assigned from the day it is received
+        return chosen.obligations_opened(M.WMO301, received, {"start": day})
+    if rule == "OP272":  # an assignment received earlier that ends on the day
+        earlier = datetime.combine(EARLIER, time(11), tzinfo=AMSTERDAM)
+        return chosen.obligations_opened(M.WMO301, earlier, {"start": EARLIER, "end": day})
+    if rule == "zoetermeer-4.2":
+        return chosen.obligations_on(Event.CARE_STARTED, day, Facts(products=("02201",)))
+    if rule == "zoetermeer-4.1":
+        return chosen.obligations_on(Event.CARE_STARTED, day, Facts(products=("07A04",)))
+    return chosen.obligations_on(Event.PERIOD_ENDED, day)
+
+
+@pytest.mark.parametrize("holiday", list(BEFORE))
+@pytest.mark.parametrize(("profile", "rule"), list(MATRIX))
+def test_every_rule_across_the_holidays(profile: str, rule: str, holiday: str) -> None:
+    """Each rule, triggered just before a 2020 holiday, is due on the hand-counted day."""
+    expected = MATRIX[profile, rule][list(BEFORE).index(holiday)]
+    opened = [due for due in _triggered(profile, rule, BEFORE[holiday]) if due.rule == rule]
+    assert [due.day for due in opened] == [expected]
+
+
+def test_the_holiday_matrix_covers_every_rule() -> None:
+    """The matrix names every rule of both profiles."""
+    every = {(name, rule.name) for name in PROFILE_NAMES for rule in get_profile(name).rules}
+    assert set(MATRIX) == every
