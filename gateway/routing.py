@@ -39,7 +39,6 @@ from aio_pika.exceptions import (
 from yarl import URL
 
 from gateway.errors import (
-    BrokerError,
     BrokerUnavailable,
     ConfigError,
     MalformedDelivery,
@@ -66,6 +65,10 @@ INBOX_ARGUMENTS: Mapping[str, Any] = {
 }
 
 APP_ID = "iwmo-gateway"
+
+# For the consumer helpers, which handlers and tests open; the gateway's own are arguments.
+CONSUMER_CONNECT_TIMEOUT = 10.0
+CONSUMER_RECONNECT_INTERVAL = 1.0
 
 
 class Header(enum.StrEnum):
@@ -172,7 +175,7 @@ class Broker:
                     f"RabbitMQ at {_redacted(url)} did not finish declaring the topology "
                     f"within {connect_timeout:g} s"
                 ) from exc
-            if isinstance(exc, CONNECTION_EXCEPTIONS) and not isinstance(exc, BrokerError):
+            if isinstance(exc, CONNECTION_EXCEPTIONS):
                 raise BrokerUnavailable(f"RabbitMQ at {_redacted(url)}: {exc!r}") from exc
             raise
         return broker
@@ -241,8 +244,6 @@ class Broker:
                 f"RabbitMQ did not declare {participant.queue} within {self._publish_timeout:g} s"
             ) from exc
         except CONNECTION_EXCEPTIONS as exc:
-            if isinstance(exc, BrokerError):
-                raise
             raise BrokerUnavailable(f"declaring {participant.queue}: {exc!r}") from exc
         self._inboxes[participant] = queue
 
@@ -417,7 +418,7 @@ async def _declare_inbox(
 async def _consume(
     url: str, source: Participant | str, prefetch: int
 ) -> AsyncIterator[AsyncIterator[aio_pika.abc.AbstractIncomingMessage]]:
-    connection = await _connect(url, 10.0, 1.0)
+    connection = await _connect(url, CONSUMER_CONNECT_TIMEOUT, CONSUMER_RECONNECT_INTERVAL)
     try:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
@@ -437,7 +438,7 @@ async def _consume(
 
 @contextlib.asynccontextmanager
 async def _subscribe(url: str, pattern: str) -> AsyncIterator[AsyncIterator[Event]]:
-    connection = await _connect(url, 10.0, 1.0)
+    connection = await _connect(url, CONSUMER_CONNECT_TIMEOUT, CONSUMER_RECONNECT_INTERVAL)
     try:
         channel = await connection.channel()
         events = await channel.declare_exchange(
