@@ -76,7 +76,7 @@ async def test_advance_needs_one_amount(ops_url: str, capsys: pytest.CaptureFixt
 async def test_the_real_clock_refuses(ops_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Against the real clock, ``gateway clock advance`` fails with the server's reason."""
     assert await gateway("clock", "--ops-url", ops_url, "advance", "1h") == 1
-    assert "The clock is the real one" in capsys.readouterr().out
+    assert "The clock is the real one" in capsys.readouterr().err
 
 
 async def test_no_server(capsys: pytest.CaptureFixture[str], unused_tcp_port: int) -> None:

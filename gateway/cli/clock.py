@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from datetime import date, datetime
 from typing import Any
 
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         request = ("POST", url + "/advance", body)
     status, answer = asyncio.run(_call(*request))
     if status >= 400:
-        print(f"gateway clock: {answer.get('title', status)}: {answer.get('detail', '')}")
+        title, detail = answer.get("title", status), answer.get("detail", "")
+        print(f"gateway clock: {title}: {detail}", file=sys.stderr)
         return 1
     kind = "virtual" if answer.get("virtual") else "real"
     working = "working day" if answer.get("working_day") else "not a working day"
