@@ -94,16 +94,20 @@ def build_retour(
 
 def _sort_out(remarks: Sequence[Remark], rejected: bool) -> tuple[list[str], list[Remark]]:
     """The header's retourcodes (when the header alone goes back) and the body's remarks."""
-    technical = rejected or any(
-        r.controleniveau is Controleniveau.INHOUD or r.retourcode == TECHNISCH_AFGEKEURD
-        for r in remarks
-    )
+    technical = rejected or any(_technical(r) for r in remarks)
     if technical:
         return [TECHNISCH_AFGEKEURD], []
     on_header = _unique(r.retourcode for r in remarks if r.berichtklasse.is_header)
     if on_header:
         return on_header, []
     return [], [r for r in remarks if not r.berichtklasse.is_header]
+
+
+def _technical(remark: Remark) -> bool:
+    """A level-2 remark, or any remark with 0001: the message is rejected as a whole."""
+    return (
+        remark.controleniveau is Controleniveau.INHOUD or remark.retourcode == TECHNISCH_AFGEKEURD
+    )
 
 
 def _annotated_body(
@@ -173,7 +177,7 @@ class Beoordeling:
         on_header: list[str] = []
         technical = False
         for remark in remarks:
-            if remark.controleniveau is Controleniveau.INHOUD:
+            if _technical(remark):
                 technical = True
                 continue
             klasse = remark.berichtklasse

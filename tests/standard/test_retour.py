@@ -380,6 +380,10 @@ def test_beoordeling_from_check_remarks(official: Catalog) -> None:
     assert totaal(root, "TotaalToegekendBedrag") == 58001 - 5001
     level2 = [Remark("CS002", "0001", "x", Berichtklasse.parse("Declaratie/Clienten/Client"), "m")]
     assert Beoordeling.from_remarks(tree, level2).technisch_afgekeurd
+    forced = [
+        Remark("POLICY", "0001", "Header", Berichtklasse.header(), "m", Controleniveau.EXTERNE_BRON)
+    ]
+    assert Beoordeling.from_remarks(tree, forced) == Beoordeling(technisch_afgekeurd=True)
 
 
 def test_unknown_line_is_refused() -> None:
