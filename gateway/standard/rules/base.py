@@ -131,14 +131,6 @@ class Message:
     def dagtekening(self) -> datetime.date | None:
         return _xml.date(self.header, "BerichtIdentificatie/Dagtekening")
 
-    @property
-    def body(self) -> Element | None:
-        """The part after the Header: Client, Antwoord, Declaratie or DeclaratieAntwoord."""
-        for element in self.root:
-            if isinstance(element.tag, str) and _xml.local(element) != "Header":
-                return element
-        return None
-
     def classes(self, path: str) -> Iterator[Element]:
         """Every berichtklasse at ``path`` below the root (``Client/Relaties/Relatie``)."""
         return _xml.iterate(self.root, path)

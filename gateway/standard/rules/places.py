@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gateway.standard.rules import _xml
 from gateway.standard.rules._xml import Element
 from gateway.standard.rules.base import Message
 
@@ -63,14 +62,3 @@ def all_of(message: Message, name: str) -> Iterator[Element]:
     places = _PLACES.get(heen_number(message.number), {})
     for path in places.get(name, ()):
         yield from message.classes(path)
-
-
-def klasse_of(element: Element, number: int) -> Element:
-    """The nearest berichtklasse holding ``element`` (the Header for header elements)."""
-    names = berichtklassen(number) | {"Header"}
-    current: Element | None = element
-    while current is not None:
-        if _xml.local(current) in names:
-            return current
-        current = current.getparent()
-    return element
