@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
@@ -89,13 +90,11 @@ def _restriction(
 
 def basisschema(standard: Standard) -> etree._Element:
     """The basisschema: every LDT_ simple type and every CDT_ complex type."""
-    prefix = standard.value
-    root = _schema(standard, basis_namespace(standard), prefix, "basisschema")
+    root = _schema(standard, basis_namespace(standard), standard.value, "basisschema")
+    writer = _Writer(standard=standard, kind=Kind.HEEN, message_type=None, prefix=standard.value)
+    for cls, name in sorted(BASIS_TYPES.items(), key=lambda item: item[1]):
+        writer.sequence(_xs(root, "complexType", name=name), cls)
     lists = codelists.code_lists(standard)
-    for name in sorted(BASIS_TYPES.values()):
-        cls = next(c for c, n in BASIS_TYPES.items() if n == name)
-        complex_type = _xs(root, "complexType", name=name)
-        _sequence(complex_type, cls, Kind.HEEN, standard, prefix, message_type=None, types=None)
     for name, simple in sorted(SIMPLE_TYPES.items()):
         codes = sorted(lists[name]) if simple.coded else ()
         _restriction(_xs(root, "simpleType", name=name), f"xs:{simple.base}", simple, codes)
@@ -117,9 +116,8 @@ def message_schema(message_type: MessageType) -> etree._Element:
     if kind is not Kind.HEEN:
         body_element.set("minOccurs", "0")
 
-    types: dict[str, etree._Element] = {}
-    header = _xs(root, "complexType", name="Header")
-    header_sequence = _xs(header, "sequence")
+    writer = _Writer(standard=standard, kind=kind, message_type=message_type, prefix=prefix)
+    header_sequence = _xs(_xs(root, "complexType", name="Header"), "sequence")
     for name, base, value in (
         ("BerichtCode", "LDT_BerichtCode", message_type.code),
         ("BerichtVersie", "LDT_BerichtVersie", VERSIE),
@@ -127,25 +125,75 @@ def message_schema(message_type: MessageType) -> etree._Element:
     ):
         fixed = _xs(_xs(header_sequence, "element", name=name), "simpleType")
         _xs(_restriction(fixed, f"{standard.value}:{base}", None), "pattern", value=str(value))
-    _fill(header_sequence, model.Header, kind, standard, prefix, message_type, types)
-    body_type = etree.Element(f"{{{XS}}}complexType", name=body.xml)
-    _sequence(body_type, body.cls, kind, standard, prefix, message_type, types)
-    _register(types, body.xml, body_type, message_type)
-    for complex_type in types.values():
+    writer.fill(header_sequence, model.Header)
+    writer.complex_type(body.xml, body.cls)
+    for complex_type in writer.types.values():
         root.append(complex_type)
     return root
 
 
-def _sequence(
-    complex_type: etree._Element,
-    cls: type,
-    kind: Kind,
-    standard: Standard,
-    prefix: str,
-    message_type: MessageType | None,
-    types: dict[str, etree._Element] | None,
-) -> None:
-    _fill(_xs(complex_type, "sequence"), cls, kind, standard, prefix, message_type, types)
+@dataclass
+class _Writer:
+    """Writes the complex types of one message (or of the basisschema) from model classes."""
+
+    standard: Standard
+    kind: Kind
+    message_type: MessageType | None  # None for the basisschema
+    prefix: str
+    # The message's own complex types, by name; each name is one type (checked).
+    types: dict[str, etree._Element] = field(default_factory=dict)
+
+    def sequence(self, complex_type: etree._Element, cls: type) -> None:
+        self.fill(_xs(complex_type, "sequence"), cls)
+
+    def fill(self, sequence: etree._Element, cls: type) -> None:
+        for model_field in fields_of(cls):
+            if not model_field.present_in(self.kind, self.standard):
+                continue
+            element = _xs(sequence, "element", name=model_field.xml)
+            if not model_field.required_in(self.kind):
+                element.set("minOccurs", "0")
+            if model_field.repeated:
+                assert model_field.spec.item is not None
+                # Our wrapper types take the wrapper's name (Relaties, RetourCodes, Clienten).
+                wrapper = etree.Element(f"{{{XS}}}complexType", name=model_field.xml)
+                item = _xs(_xs(wrapper, "sequence"), "element", name=model_field.spec.item)
+                item.set("maxOccurs", "unbounded")
+                self.type_of(item, model_field, model_field.spec.item)
+                self.register(model_field.xml, wrapper)
+                element.set("type", f"{self.prefix}:{model_field.xml}")
+            else:
+                self.type_of(element, model_field, model_field.xml)
+
+    def type_of(self, element: etree._Element, model_field: Field, name: str) -> None:
+        basis = self.standard.value
+        spec = model_field.spec
+        if spec.party is not None:
+            assert self.message_type is not None
+            element.set("type", f"{basis}:{_party_type(self.message_type, spec.party)}")
+        elif spec.simple is not None and spec.pattern is not None:
+            anonymous = _xs(element, "simpleType")
+            restriction = _restriction(anonymous, f"{basis}:{spec.simple}", None)
+            _xs(restriction, "pattern", value=spec.pattern)
+        elif spec.simple is not None:
+            element.set("type", f"{basis}:{spec.simple}")
+        else:
+            assert model_field.cls is not None
+            if model_field.cls in BASIS_TYPES:
+                element.set("type", f"{basis}:{BASIS_TYPES[model_field.cls]}")
+            else:
+                self.complex_type(name, model_field.cls)
+                element.set("type", f"{self.prefix}:{name}")
+
+    def complex_type(self, name: str, cls: type) -> None:
+        complex_type = etree.Element(f"{{{XS}}}complexType", name=name)
+        self.sequence(complex_type, cls)
+        self.register(name, complex_type)
+
+    def register(self, name: str, complex_type: etree._Element) -> None:
+        previous = self.types.setdefault(name, complex_type)
+        if etree.tostring(previous) != etree.tostring(complex_type):
+            raise ValueError(f"{self.message_type}: two different complex types named {name!r}")
 
 
 def _party_type(message_type: MessageType, party: Party) -> str:
@@ -153,82 +201,6 @@ def _party_type(message_type: MessageType, party: Party) -> str:
     if party is Party.ONTVANGER:
         role = Role.AANBIEDER if role is Role.GEMEENTE else Role.GEMEENTE
     return "LDT_Gemeente" if role is Role.GEMEENTE else "LDT_AgbCode"
-
-
-def _fill(
-    sequence: etree._Element,
-    cls: type,
-    kind: Kind,
-    standard: Standard,
-    prefix: str,
-    message_type: MessageType | None,
-    types: dict[str, etree._Element] | None,
-) -> None:
-    for field in fields_of(cls):
-        if not field.present_in(kind, standard):
-            continue
-        element = _xs(sequence, "element", name=field.xml)
-        if not field.required_in(kind):
-            element.set("minOccurs", "0")
-        if field.repeated:
-            assert field.spec.item is not None
-            # Our wrapper types take the wrapper's name (Relaties, RetourCodes, Clienten).
-            wrapper = etree.Element(f"{{{XS}}}complexType", name=field.xml)
-            item = _xs(_xs(wrapper, "sequence"), "element", name=field.spec.item)
-            item.set("maxOccurs", "unbounded")
-            _type_of(item, field, kind, standard, prefix, message_type, types, in_wrapper=True)
-            _register(types, field.xml, wrapper, message_type)
-            element.set("type", f"{prefix}:{field.xml}")
-        else:
-            _type_of(element, field, kind, standard, prefix, message_type, types, in_wrapper=False)
-
-
-def _type_of(
-    element: etree._Element,
-    field: Field,
-    kind: Kind,
-    standard: Standard,
-    prefix: str,
-    message_type: MessageType | None,
-    types: dict[str, etree._Element] | None,
-    *,
-    in_wrapper: bool,
-) -> None:
-    basis = standard.value
-    spec = field.spec
-    if spec.party is not None:
-        assert message_type is not None
-        element.set("type", f"{basis}:{_party_type(message_type, spec.party)}")
-    elif spec.simple is not None and spec.pattern is not None:
-        anonymous = _xs(element, "simpleType")
-        _xs(_restriction(anonymous, f"{basis}:{spec.simple}", None), "pattern", value=spec.pattern)
-    elif spec.simple is not None:
-        element.set("type", f"{basis}:{spec.simple}")
-    else:
-        assert field.cls is not None
-        if field.cls in BASIS_TYPES:
-            element.set("type", f"{basis}:{BASIS_TYPES[field.cls]}")
-            return
-        assert types is not None
-        assert message_type is not None
-        name = field.spec.item if in_wrapper else field.xml
-        assert name is not None
-        complex_type = etree.Element(f"{{{XS}}}complexType", name=name)
-        _sequence(complex_type, field.cls, kind, standard, prefix, message_type, types)
-        _register(types, name, complex_type, message_type)
-        element.set("type", f"{prefix}:{name}")
-
-
-def _register(
-    types: dict[str, etree._Element] | None,
-    name: str,
-    complex_type: etree._Element,
-    message_type: MessageType | None,
-) -> None:
-    assert types is not None
-    previous = types.setdefault(name, complex_type)
-    if etree.tostring(previous) != etree.tostring(complex_type):
-        raise ValueError(f"{message_type}: two different complex types named {name!r}")
 
 
 def render(schema: etree._Element) -> bytes:
