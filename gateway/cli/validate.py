@@ -136,7 +136,9 @@ def _print_text(verdict: Verdict, out: Any) -> None:
     if verdict.valid:
         print(f"{verdict.file}: {what}: schema valid", file=out)
     else:
-        print(f"{verdict.file}: {what}: NOT schema valid ({len(verdict.errors)} errors)", file=out)
+        count = len(verdict.errors)
+        errors = "1 error" if count == 1 else f"{count} errors"
+        print(f"{verdict.file}: {what}: NOT schema valid ({errors})", file=out)
         for issue in verdict.errors:
             print(f"  line {issue.line}: {issue.element}: {issue.reason}", file=out)
     for remark in verdict.remarks:
