@@ -48,6 +48,11 @@ class Settings:
     simulate: bool = False
     bsn_range: BsnRange | None = None
     publish_timeout: float = 5.0
+    # retention (VSP defaults) and the SLA monitor
+    retention_months: int = 2
+    payload_retention_hours: int = 24
+    retention_interval: float = 3600.0
+    sla_poll: float = 1.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -153,6 +158,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         simulate=_bool(env, "GATEWAY_SIMULATE"),
         bsn_range=bsn_range(env["GATEWAY_BSN_RANGE"]) if env.get("GATEWAY_BSN_RANGE") else None,
         publish_timeout=_float(env, "GATEWAY_PUBLISH_TIMEOUT", Settings.publish_timeout),
+        retention_months=_int(env, "GATEWAY_RETENTION_MONTHS", Settings.retention_months, 1, 1200),
+        payload_retention_hours=_int(
+            env, "GATEWAY_PAYLOAD_RETENTION_HOURS", Settings.payload_retention_hours, 0, 100_000
+        ),
+        retention_interval=_float(env, "GATEWAY_RETENTION_INTERVAL", Settings.retention_interval),
+        sla_poll=_float(env, "GATEWAY_SLA_POLL", Settings.sla_poll),
         extra={k: v for k, v in env.items() if k.startswith("GATEWAY_")},
     )
     sqlalchemy_url(settings.db_url)  # fail now, not at the first message

@@ -39,6 +39,7 @@ from gateway.ledger.store import NewMessage
 from gateway.metrics import Metrics
 from gateway.participants import Participant, Registry
 from gateway.routing import Broker, RoutedMessage
+from gateway.sla.chains import Chains
 from gateway.standard.catalog import Catalog, MessageHeader
 from gateway.standard.message_types import RELEASE, MessageType
 from gateway.standard.xmlsafe import parse_xml
@@ -100,6 +101,7 @@ class Ingress:
         max_message_bytes: int,
         bsn_range: BsnRange | None = None,
         metrics: Metrics | None = None,
+        chains: Chains | None = None,
     ) -> None:
         self.catalog = catalog
         self.registry = registry
@@ -108,6 +110,7 @@ class Ingress:
         self.max_message_bytes = max_message_bytes
         self.bsn_range = bsn_range
         self.metrics = metrics or Metrics()
+        self.chains = chains
 
     async def submit(self, submission: Submission) -> Receipt:
         """Run the whole pipeline; return a receipt or raise ``Refused``."""
@@ -177,8 +180,19 @@ class Ingress:
             payload=payload,
             trace_id=uuid.uuid4().hex,
         )
+        # The obligations it opens and meets go into the ledger with it (gateway.sla.chains).
+        step = None
+        if self.chains is not None:
+            step = self.chains.step(
+                message_type,
+                doc,
+                sender=route.sender,
+                recipient=route.recipient,
+                received=self.ledger.now(),
+                answers=new.answers_identificatie,
+            )
         try:
-            admission = await self.ledger.admit(new)
+            admission = await self.ledger.admit(new, step)
         except DuplicateIdentificatie as exc:
             raise _refused(409, Foutcode.BRS20, str(exc)) from exc
         except DuplicateTraceerId as exc:

@@ -14,18 +14,26 @@ import signal
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from aiohttp import web
 
 from gateway.clock import Clock, clock_from_env
+from gateway.clock_api import add_clock_routes
 from gateway.config import Settings
+from gateway.deadlines import profile_from_env
 from gateway.http.api import participants_app
 from gateway.http.ops import ops_app
 from gateway.ingress import Ingress
 from gateway.ledger import Ledger
+from gateway.ledger.retention import RetentionJob, RetentionPolicy
 from gateway.metrics import Metrics
 from gateway.participants import Registry
 from gateway.routing import Broker
+from gateway.sla.chains import Chains
+from gateway.sla.monitor import Monitor, SlaMetrics
+from gateway.sla.store import ObligationStore
+from gateway.sla.web import add_sla_routes
 from gateway.standard.catalog import Catalog, default_catalog
 from gateway.tls import server_context
 
@@ -49,6 +57,8 @@ class Gateway:
     runners: list[web.AppRunner] = field(default_factory=list)
     port: int = 0
     ops_port: int = 0
+    monitor: Monitor | None = None
+    retention: RetentionJob | None = None
 
     @classmethod
     async def start(
@@ -64,6 +74,7 @@ class Gateway:
         catalog = catalog or default_catalog()
         clock = clock or clock_from_env(settings.extra, simulate=settings.simulate)
         tls = server_context(settings.certs_dir, crl=settings.crl)
+        profile = profile_from_env(settings.extra)
         ledger = await Ledger.open(settings.db_url, now=clock.now)
         try:
             broker = await Broker.connect(
@@ -83,6 +94,7 @@ class Gateway:
             max_message_bytes=settings.max_message_bytes,
             bsn_range=settings.bsn_range,
             metrics=metrics,
+            chains=Chains(profile),
         )
 
         async def readiness() -> dict[str, bool]:
@@ -90,6 +102,22 @@ class Gateway:
 
         ops = ops_app(metrics, readiness)
         gateway = cls(settings, registry, ingress, ledger, broker, metrics, ops, clock)
+        obligations = ObligationStore(ledger)
+        add_sla_routes(ops, obligations, clock, profile.workdays)
+        if settings.simulate:
+            add_clock_routes(ops, clock, profile.workdays)
+        gateway.monitor = Monitor(
+            obligations, clock, broker, SlaMetrics(metrics.registry), poll=settings.sla_poll
+        )
+        gateway.retention = RetentionJob(
+            ledger,
+            RetentionPolicy(
+                months=settings.retention_months,
+                payload_after_confirm=timedelta(hours=settings.payload_retention_hours),
+                interval=timedelta(seconds=settings.retention_interval),
+            ),
+            clock,
+        )
         try:
             recovered = await ingress.recover()
             if recovered:
@@ -103,6 +131,8 @@ class Gateway:
             )
             gateway.port = await gateway._serve(api, settings.host, settings.port, tls)
             gateway.ops_port = await gateway._serve(ops, settings.ops_host, settings.ops_port)
+            gateway.monitor.start()
+            gateway.retention.start()
         except BaseException:
             await gateway.stop()
             raise
@@ -131,6 +161,9 @@ class Gateway:
         for runner in reversed(self.runners):
             await runner.cleanup()
         self.runners.clear()
+        for job in (self.monitor, self.retention):
+            if job is not None:
+                await job.stop()
         await self.broker.close()
         await self.ledger.close()
 

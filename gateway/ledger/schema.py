@@ -59,6 +59,37 @@ status_history = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# What a message obliges somebody to send (migration 2): opened at admission of the trigger,
+# met by the admission of the message that answers it. ``accepts`` lists every message type that
+# meets it, comma-delimited on both ends (",WMO301,WMO319,") so that one LIKE finds it.
+obligations = sa.Table(
+    "obligations",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("rule", sa.String(40), nullable=False),
+    sa.Column("owed", sa.String(8), nullable=False),
+    sa.Column("accepts", sa.String(64), nullable=False),
+    sa.Column("debtor", sa.String(24), nullable=False),
+    sa.Column("creditor", sa.String(24), nullable=False),
+    sa.Column("product", sa.String(16)),
+    # what ties the answer to this obligation beyond the header: ReferentieAanbieder (315,
+    # 317 -> 301/319) or ToewijzingNummer (301 -> 305/307)
+    sa.Column("reference", sa.String(40)),
+    sa.Column("trigger_traceer_id", sa.String(36), nullable=False, index=True),
+    sa.Column("trigger_type", sa.String(8), nullable=False),
+    sa.Column("trigger_identificatie", sa.String(12), nullable=False),
+    sa.Column("conversatie_id", sa.String(36)),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("due", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("met_at", sa.DateTime(timezone=True)),
+    sa.Column("met_by", sa.String(36), index=True),
+    sa.Column("met_by_type", sa.String(8)),
+    # when the monitor announced it late (sla.late); NULL until then
+    sa.Column("late_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_obligations_open", "debtor", "creditor", "owed", "met_at"),
+    sa.Index("ix_obligations_due", "met_at", "late_at", "due"),
+)
+
 schema_version = sa.Table(
     "schema_version",
     metadata,
@@ -71,7 +102,18 @@ def _v1(connection: Connection) -> None:
         table.create(connection, checkfirst=True)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1,)
+def _v2(connection: Connection) -> None:
+    obligations.create(connection, checkfirst=True)
+    # The retention job looks for old rows and for confirmed payloads by these.
+    # (Plain DDL: Index objects would attach to ``messages`` and change what migration 1 makes.)
+    for name, column in (
+        ("ix_messages_received", "received_at"),
+        ("ix_messages_confirmed", "confirmed_at"),
+    ):
+        connection.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON messages ({column})"))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2)
 
 
 def migrate(connection: Connection) -> int:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from gateway.config import sqlalchemy_url
 from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
+from gateway.ledger import obligations
 from gateway.ledger.schema import messages, migrate, status_history
 from gateway.vsp import Berichtstatus
 
@@ -158,6 +159,15 @@ class Ledger:
     async def close(self) -> None:
         await self._engine.dispose()
 
+    @property
+    def engine(self) -> AsyncEngine:
+        """For the modules that keep their own tables in the ledger (obligations, retention)."""
+        return self._engine
+
+    def now(self) -> dt.datetime:
+        """The ledger's clock: the moment it stamps on what it records."""
+        return self._now()
+
     async def ping(self) -> bool:
         try:
             async with self._engine.connect() as connection:
@@ -168,8 +178,10 @@ class Ledger:
 
     # -- admission -------------------------------------------------------------------------
 
-    async def admit(self, new: NewMessage) -> Admission:
+    async def admit(self, new: NewMessage, chain: obligations.ChainStep | None = None) -> Admission:
         """Store a message as ``WordtVerwerkt``, or recognise a retry of one stored before.
+
+        ``chain``: the obligations the message opens and meets, stored in the same transaction.
 
         A byte-identical retry (same sender, same traceerId or same Identificatie, same content)
         is a replay; the same Identificatie with other content is ``DuplicateIdentificatie``
@@ -208,6 +220,11 @@ class Ledger:
                     Berichtstatus.ONTVANGEN,
                     Berichtstatus.WORDT_VERWERKT,
                 )
+                if chain:
+                    trigger = obligations.Trigger(
+                        new.traceer_id, new.message_type, new.identificatie, new.conversatie_id
+                    )
+                    await obligations.record(connection, trigger, chain, now)
                 stored = await _fetch(connection, new.traceer_id)
         except IntegrityError:
             return await self._replay(new)
@@ -295,12 +312,14 @@ class Ledger:
         """The broker did not confirm and the sender gets an error: forget the message."""
         try:
             async with self._engine.begin() as connection:
-                await connection.execute(
+                withdrawn = await connection.execute(
                     messages.delete().where(
                         messages.c.traceer_id == traceer_id,
                         messages.c.status == Berichtstatus.WORDT_VERWERKT.value,
                     )
                 )
+                if withdrawn.rowcount:
+                    await obligations.forget(connection, traceer_id)
                 await connection.execute(
                     status_history.delete().where(status_history.c.traceer_id == traceer_id)
                 )

@@ -1,0 +1,157 @@
+"""Retention: the ledger forgets as the VSP does.
+
+The VSP's defaults: metadata and payload are kept two months; a payload is deleted 24 hours after
+its recipient confirmed the download. Both are configurable (``GATEWAY_RETENTION_MONTHS``,
+``GATEWAY_PAYLOAD_RETENTION_HOURS``). A periodic job enforces them on the gateway's clock, so
+that in simulation mode advancing the virtual clock past a limit purges at once.
+
+Obligations are the SLA record, not message data: a met obligation goes with the two months, an
+open one stays until it is met (it is the one somebody still has to answer for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from gateway.clock import Clock, VirtualClock
+from gateway.errors import ConfigError, LedgerUnavailable
+from gateway.ledger.schema import messages, obligations, status_history
+from gateway.ledger.store import Ledger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """How long the ledger keeps what, and how often the job looks."""
+
+    months: int = 2
+    payload_after_confirm: dt.timedelta = dt.timedelta(hours=24)
+    interval: dt.timedelta = dt.timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        if self.months < 1:
+            raise ConfigError(f"retention of {self.months} months: expected at least 1")
+        if self.payload_after_confirm < dt.timedelta(0):
+            raise ConfigError(
+                f"payload retention after confirmation {self.payload_after_confirm}: "
+                "expected zero or more"
+            )
+        if self.interval <= dt.timedelta(0):
+            raise ConfigError(f"retention interval {self.interval}: expected a positive duration")
+
+    def metadata_cutoff(self, now: dt.datetime) -> dt.datetime:
+        """Messages received before this moment are forgotten: ``months`` calendar months ago."""
+        return months_before(now, self.months)
+
+
+def months_before(moment: dt.datetime, months: int) -> dt.datetime:
+    """The same day and time ``months`` calendar months earlier (or that month's last day)."""
+    index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What one run removed."""
+
+    payloads: int
+    messages: int
+    obligations: int
+
+
+async def purge(ledger: Ledger, policy: RetentionPolicy, now: dt.datetime) -> Purged:
+    """Apply ``policy`` at ``now``: drop confirmed payloads, then old messages and obligations."""
+    m, o = messages.c, obligations.c
+    cutoff = policy.metadata_cutoff(now)
+    try:
+        async with ledger.engine.begin() as connection:
+            payloads = await connection.execute(
+                messages.update()
+                .where(
+                    m.payload.is_not(None),
+                    m.confirmed_at.is_not(None),
+                    m.confirmed_at <= now - policy.payload_after_confirm,
+                )
+                .values(payload=None, payload_deleted_at=now)
+            )
+            old = sa.select(m.traceer_id).where(m.received_at < cutoff).scalar_subquery()
+            await connection.execute(
+                status_history.delete().where(status_history.c.traceer_id.in_(old))
+            )
+            gone = await connection.execute(messages.delete().where(m.received_at < cutoff))
+            met = await connection.execute(
+                obligations.delete().where(o.met_at.is_not(None), o.opened_at < cutoff)
+            )
+    except (DBAPIError, OSError) as exc:
+        raise LedgerUnavailable(f"retention: ledger write failed: {exc}") from exc
+    return Purged(payloads.rowcount, gone.rowcount, met.rowcount)
+
+
+class RetentionJob:
+    """Runs ``purge`` every ``policy.interval`` of the clock's time."""
+
+    def __init__(self, ledger: Ledger, policy: RetentionPolicy, clock: Clock) -> None:
+        self.ledger = ledger
+        self.policy = policy
+        self.clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._moved = asyncio.Event()
+        self._unsubscribe: Callable[[], None] | None = None
+
+    async def run_once(self) -> Purged:
+        purged = await purge(self.ledger, self.policy, self.clock.now())
+        if purged.payloads or purged.messages or purged.obligations:
+            log.info(
+                "retention: %d payload(s), %d message(s), %d met obligation(s) removed",
+                purged.payloads,
+                purged.messages,
+                purged.obligations,
+            )
+        return purged
+
+    def start(self) -> None:
+        if isinstance(self.clock, VirtualClock):
+            self._unsubscribe = self.clock.subscribe(lambda _now: self._moved.set())
+        self._task = asyncio.create_task(self._run(), name="retention")
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except LedgerUnavailable as exc:
+                log.warning("%s", exc)
+            await self._sleep(self.clock.now() + self.policy.interval)
+
+    async def _sleep(self, until: dt.datetime) -> None:
+        if not isinstance(self.clock, VirtualClock):
+            await self.clock.sleep_until(until)
+            return
+        # A virtual clock may be moved back as well as forward: look again after every move
+        # that reaches the next run, or when set back before the last one.
+        while self.clock.now() < until:
+            self._moved.clear()
+            before = self.clock.now()
+            await self._moved.wait()
+            if self.clock.now() < before:
+                return

@@ -1,0 +1,162 @@
+"""Message chains: what one admitted message opens and meets, by the deadline profile's rules.
+
+The profile (``gateway.deadlines``) says what receiving a message obliges whom to send, by when.
+This module adds what the rules leave to the message: who the parties are (participant keys),
+which dates and products it carries, and which earlier obligation an answer meets:
+
+- a retour message (302, 306, 308, 316, 318, 320) meets the obligation opened by the message whose
+  BerichtIdentificatie it copies; a 325 the one of the 323 in its DeclaratieIdentificatie;
+- a 301 or 319 meets a 315's or 317's obligation by ReferentieAanbieder (per requested product);
+- a 305 or 307 meets a 301's obligation by ToewijzingNummer (per assigned product).
+
+Runs on the ingress's hot path, once per message, on the tree already parsed and validated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from lxml import etree
+
+from gateway.deadlines import Due, Facts, Profile
+from gateway.ledger.obligations import ChainStep, Closing, Opening
+from gateway.participants import Participant
+from gateway.standard.message_types import MessageType
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One product line of a message, with the dates and the reference its obligations carry."""
+
+    facts: Facts
+    reference: str | None
+
+
+# Per message number: the element of one product line, the element naming it for the answer,
+# and the dates (fact name -> element) the profile's rules anchor on.
+_ITEMS: dict[int, tuple[str, str, dict[str, str]]] = {
+    301: ("ToegewezenProduct", "ToewijzingNummer", {"start": "Ingangsdatum", "end": "Einddatum"}),
+    315: ("AangevraagdProduct", "ReferentieAanbieder", {"start": "ToewijzingIngangsdatum"}),
+}
+
+# What an answer quotes to say which obligation it meets.
+_REFERENCES: dict[int, str] = {
+    301: "ReferentieAanbieder",
+    319: "ReferentieAanbieder",
+    305: "ToewijzingNummer",
+    307: "ToewijzingNummer",
+}
+
+
+class Chains:
+    """Works out the ``ChainStep`` of each admitted message under one deadline profile."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+
+    def step(
+        self,
+        message_type: MessageType,
+        doc: etree._ElementTree,
+        *,
+        sender: Participant,
+        recipient: Participant,
+        received: datetime,
+        answers: str | None,
+    ) -> ChainStep:
+        """The obligations ``message_type`` from ``sender`` to ``recipient`` opens and meets.
+
+        ``answers``: for a retour message (and a 325) the identification of the message it
+        answers.
+        """
+        root = doc.getroot()
+        return ChainStep(
+            opens=tuple(self._opens(message_type, root, sender, recipient, received)),
+            closes=(self._closing(message_type, root, sender, recipient, answers),),
+        )
+
+    def _opens(
+        self,
+        message_type: MessageType,
+        root: etree._Element,
+        sender: Participant,
+        recipient: Participant,
+        received: datetime,
+    ) -> Iterator[Opening]:
+        retour = message_type.retour
+        for index, item in enumerate(_items(message_type, root)):
+            for due in self.profile.obligations_opened(message_type, received, item.facts):
+                # The retour answers the whole message: open it once, not per product line.
+                is_retour = due.owed == retour
+                if is_retour and index > 0:
+                    continue
+                yield _opening(due, sender, recipient, None if is_retour else item.reference)
+
+    def _closing(
+        self,
+        message_type: MessageType,
+        root: etree._Element,
+        sender: Participant,
+        recipient: Participant,
+        answers: str | None,
+    ) -> Closing:
+        if message_type.is_retour:
+            return Closing(message_type.name, sender.key, recipient.key, answers=answers)
+        element = _REFERENCES.get(message_type.number)
+        references = tuple(_texts(root, element)) if element else ()
+        return Closing(message_type.name, sender.key, recipient.key, references=references)
+
+
+def _opening(
+    due: Due, sender: Participant, recipient: Participant, reference: str | None
+) -> Opening:
+    debtor, creditor = (sender, recipient) if sender.role is due.by else (recipient, sender)
+    owed = due.owed.name if isinstance(due.owed, MessageType) else due.owed
+    alternatives = tuple(a.name for a in due.alternatives)
+    return Opening(
+        rule=due.rule,
+        owed=owed,
+        accepts=(owed, *alternatives),
+        debtor=debtor.key,
+        creditor=creditor.key,
+        # Stored in UTC: SQLite keeps no offset, and every moment in the ledger is UTC.
+        due=due.due.astimezone(UTC),
+        product=due.product,
+        reference=reference,
+    )
+
+
+def _items(message_type: MessageType, root: etree._Element) -> list[Item]:
+    shape = _ITEMS.get(message_type.number)
+    if shape is None:
+        reference = next(_texts(root, "ReferentieAanbieder"), None)
+        return [Item(Facts(), reference)]
+    line, key, date_elements = shape
+    items = []
+    for element in root.iter(f"{{*}}{line}"):
+        dates = {
+            name: day
+            for name, child in date_elements.items()
+            if (day := _date(next(_texts(element, child), None))) is not None
+        }
+        code = next(_texts(element, "Code"), None)
+        items.append(Item(Facts(dates, (code,) if code else ()), next(_texts(element, key), None)))
+    return items or [Item(Facts(), None)]
+
+
+def _texts(element: etree._Element, name: str) -> Iterator[str]:
+    for found in element.iter(f"{{*}}{name}"):
+        text = (found.text or "").strip()
+        if text:
+            yield text
+
+
+def _date(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None

@@ -1,0 +1,142 @@
+"""The SLA monitor: notices obligations passing their due moment, announces them, keeps counts.
+
+It runs inside the gateway, on the gateway's clock. Each round it claims the obligations that
+are past due and not yet announced, publishes one ``sla.late`` event per obligation on
+``iwmo.events``, and refreshes the Prometheus gauges from the ledger. Between rounds it waits
+for the next due moment, at most ``poll`` seconds (obligations opened meanwhile may be due
+sooner, and other gateways meet obligations), or until a virtual clock moves: advancing the
+clock past a due moment announces the obligation at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from gateway.clock import Clock, VirtualClock
+from gateway.errors import BrokerError, LedgerUnavailable
+from gateway.sla.store import Obligation, ObligationStore, Tally
+
+log = logging.getLogger(__name__)
+
+LATE_EVENT = "sla.late"
+
+
+class EventPublisher(Protocol):
+    """Where the monitor publishes (``gateway.routing.Broker``)."""
+
+    async def publish_event(self, routing_key: str, payload: Mapping[str, object]) -> None: ...
+
+
+class SlaMetrics:
+    """The SLA gauges (from the ledger, so they agree across gateways) and the event counter."""
+
+    LABELS = ("message_type", "participant")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def gauge(name: str, what: str) -> Gauge:
+            return Gauge(name, what, self.LABELS, registry=registry)
+
+        self.owed = gauge("gateway_sla_owed", "Obligations in the ledger, by message and debtor")
+        self.met_on_time = gauge("gateway_sla_met_on_time", "Obligations met before their due")
+        self.met_late = gauge("gateway_sla_met_late", "Obligations met at or after their due")
+        self.open = gauge("gateway_sla_open", "Obligations not met yet")
+        self.late = gauge("gateway_sla_late", "Obligations not met and past their due")
+        self.announced = Counter(
+            "gateway_sla_late_events",
+            "sla.late events this gateway published",
+            self.LABELS,
+            registry=registry,
+        )
+
+    def show(self, tallies: list[Tally]) -> None:
+        gauges = (self.owed, self.met_on_time, self.met_late, self.open, self.late)
+        for gauge in gauges:
+            gauge.clear()
+        for t in tallies:
+            values = (t.total, t.met_on_time, t.met_late, t.open, t.late)
+            for gauge, value in zip(gauges, values, strict=True):
+                gauge.labels(t.owed, t.debtor).set(value)
+
+
+def late_event(obligation: Obligation, now: dt.datetime) -> dict[str, object]:
+    """The payload of ``sla.late``: the report's view of the obligation, and when it was seen."""
+    return {**obligation.as_json(now), "debtor": obligation.debtor, "creditor": obligation.creditor}
+
+
+class Monitor:
+    """Announce late obligations and keep the gauges current; ``start`` and ``stop`` it."""
+
+    def __init__(
+        self,
+        store: ObligationStore,
+        clock: Clock,
+        publisher: EventPublisher,
+        metrics: SlaMetrics,
+        *,
+        poll: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.publisher = publisher
+        self.metrics = metrics
+        self.poll = poll
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    async def check(self) -> list[Obligation]:
+        """One round: announce what became late, refresh the gauges; return what was announced."""
+        now = self.clock.now()
+        announced = []
+        for obligation in await self.store.claim_late(now):
+            try:
+                await self.publisher.publish_event(LATE_EVENT, late_event(obligation, now))
+            except BrokerError as exc:
+                log.warning("could not announce %s late, retrying: %s", obligation.id, exc)
+                await self.store.unclaim(obligation.id)
+                continue
+            self.metrics.announced.labels(obligation.owed, obligation.debtor).inc()
+            announced.append(obligation)
+        self.metrics.show(await self.store.tally(now))
+        return announced
+
+    def start(self) -> None:
+        if isinstance(self.clock, VirtualClock):
+            self._unsubscribe = self.clock.subscribe(lambda _now: self._wake.set())
+        self._task = asyncio.create_task(self._run(), name="sla-monitor")
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.check()
+                wait = await self._until_next_due()
+            except LedgerUnavailable as exc:
+                log.warning("SLA monitor: %s", exc)
+                wait = self.poll
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _until_next_due(self) -> float:
+        if isinstance(self.clock, VirtualClock):
+            return self.poll  # virtual time moves by jumps, and each jump wakes us
+        due = await self.store.next_due()
+        if due is None:
+            return self.poll
+        return max(0.0, min(self.poll, (due - self.clock.now()).total_seconds()))
