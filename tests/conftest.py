@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.ledger",
     "tests.fixtures.broker",
     "tests.fixtures.gateway",
+    "tests.reliability.process",
 ]
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
