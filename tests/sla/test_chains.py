@@ -1,0 +1,103 @@
+"""What one message opens and meets, worked out from official examples (no database)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from gateway.deadlines import AMSTERDAM, get_profile
+from gateway.ledger.obligations import ChainStep
+from gateway.sla.chains import Chains
+from gateway.standard.catalog import default_catalog
+from gateway.standard.xmlsafe import parse_xml
+from tests.sla.conftest import MONDAY, example, party
+
+
+def step_of(reference: Path, name: str, profile: str = "istandaarden-3.2") -> ChainStep:
+    catalog = default_catalog()
+    doc = parse_xml(example(reference, name))
+    message_type = catalog.identify(doc)
+    header = catalog.header(doc, message_type)
+    afzender, ontvanger = party(header.afzender), party(header.ontvanger)
+    retour = message_type.copies_header
+    return Chains(get_profile(profile)).step(
+        message_type,
+        doc,
+        sender=ontvanger if retour else afzender,
+        recipient=afzender if retour else ontvanger,
+        received=MONDAY,
+        answers=header.identificatie if retour else header.identificatie_retour,
+    )
+
+
+def end_of(day: int, month: int = 8, year: int = 2023) -> datetime:
+    """The due moment of a due day: the next midnight in Amsterdam."""
+    return datetime(year, month, day, tzinfo=AMSTERDAM) + timedelta(days=1)
+
+
+def test_301_opens_302_305_and_307(reference: Path) -> None:
+    """A 301 received on Monday: its 302 in 3 working days, 305 and 307 per ToewijzingNummer."""
+    step = step_of(reference, "WMO301")
+    by_owed = {o.owed: o for o in step.opens}
+    assert set(by_owed) == {"WMO302", "WMO305", "WMO307"}
+    retour = by_owed["WMO302"]
+    assert (retour.debtor, retour.creditor) == ("aanbieder-42420001", "gemeente-0384")
+    assert retour.due == end_of(17)
+    assert retour.reference is None
+    # Ingangsdatum 2023-01-01 lies before receipt: assigned retroactively, so 5 working days
+    # after receipt (OP271).
+    start = by_owed["WMO305"]
+    assert (start.debtor, start.reference, start.due) == ("aanbieder-42420001", "101", end_of(21))
+    stop = by_owed["WMO307"]
+    assert stop.due == end_of(8, 1, 2024)  # Einddatum 2023-12-31 + 5 working days (1 Jan off)
+
+
+def test_315_opens_one_316_and_a_301_or_319_per_requested_product(reference: Path) -> None:
+    """A 315 with two products: one 316, and per product a 301 or 319 by ReferentieAanbieder."""
+    step = step_of(reference, "WMO315")
+    retours = [o for o in step.opens if o.owed == "WMO316"]
+    answers = [o for o in step.opens if o.owed == "WMO301"]
+    assert len(retours) == 1
+    assert retours[0].debtor == "gemeente-0384"
+    assert sorted((o.reference, o.product) for o in answers) == [
+        ("42420001", "ABCDE"),
+        ("42420002", "BCDEF"),
+    ]
+    assert all(o.accepts == ("WMO301", "WMO319") for o in answers)
+    assert all(o.due == end_of(21) for o in answers)
+    assert all(o.debtor == "gemeente-0384" for o in answers)
+
+
+def test_323_opens_its_325_per_profile(reference: Path) -> None:
+    """A 323 opens its 325: 10 working days in iStandaarden 3.2, 20 in Zoetermeer's contract."""
+    [standard] = step_of(reference, "WMO323").opens
+    [contract] = step_of(reference, "WMO323", "zoetermeer-2020").opens
+    assert (standard.owed, standard.debtor, standard.creditor) == (
+        "WMO325",
+        "gemeente-0384",
+        "aanbieder-65656055",
+    )
+    assert standard.due == end_of(28)
+    assert contract.due == end_of(11, 9)
+
+
+def test_retour_meets_by_the_identification_it_copies(reference: Path) -> None:
+    """A 302 meets by the BerichtIdentificatie it copies, a 325 by DeclaratieIdentificatie."""
+    [closing] = step_of(reference, "WMO302").closes
+    assert (closing.message_type, closing.debtor, closing.creditor, closing.answers) == (
+        "WMO302",
+        "aanbieder-42420001",
+        "gemeente-0384",
+        "123456789012",
+    )
+    assert step_of(reference, "WMO302").opens == ()
+    [declaratie] = step_of(reference, "WMO325").closes
+    assert declaratie.answers == "765432198"
+
+
+def test_305_meets_by_toewijzingnummer_and_301_by_referentie(reference: Path) -> None:
+    """A 305 quotes its ToewijzingNummers, a 301 its ReferentieAanbieder, to say what it meets."""
+    [start] = step_of(reference, "WMO305").closes
+    assert start.references == ("300201", "300202")
+    [assignment] = step_of(reference, "WMO301").closes
+    assert assignment.references == ("42420002",)
