@@ -133,6 +133,7 @@ class Broker:
         self._events = events
         self._publish_timeout = publish_timeout
         self._inboxes: dict[Participant, aio_pika.abc.AbstractQueue] = {}
+        self._reconnects = 0
         connection.close_callbacks.add(self._on_connection_lost)
         connection.reconnect_callbacks.add(self._on_reconnected)
 
@@ -192,6 +193,20 @@ class Broker:
         """
         return _consume(url, source, prefetch)
 
+    async def purge(self, participant: Participant) -> int:
+        """Empty a participant's inbox; returns how many messages it held.
+
+        Only for simulated participants starting afresh (a demo, a scenario): what the queue
+        held stays in the ledger.
+        """
+        await self.ensure_participant(participant)
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                result = await self._inboxes[participant].purge()
+        except TimeoutError as exc:
+            raise BrokerUnavailable(f"RabbitMQ did not purge {participant.queue}") from exc
+        return int(getattr(result, "message_count", 0) or 0)
+
     @staticmethod
     def events(url: str, pattern: str = "#") -> AbstractAsyncContextManager[AsyncIterator[Event]]:
         """The events on ``iwmo.events`` matching ``pattern`` from now on, in a queue of our own."""
@@ -205,6 +220,11 @@ class Broker:
             and self._connection.connected.is_set()
             and not self._publishing.is_closed
         )
+
+    @property
+    def reconnects(self) -> int:
+        """How often the connection was lost and restored, channels and topology included."""
+        return self._reconnects
 
     async def publish(self, message: RoutedMessage) -> None:
         """Route one message to its recipient's inbox; return once the broker confirmed it."""
@@ -298,6 +318,7 @@ class Broker:
             log.warning("lost the connection to RabbitMQ (%s): %r", self._connection, exc)
 
     def _on_reconnected(self, _sender: object) -> None:
+        self._reconnects += 1
         log.info("reconnected to RabbitMQ (%s)", self._connection)
 
 

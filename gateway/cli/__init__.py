@@ -15,7 +15,18 @@ from gateway import __version__
 from gateway.errors import GatewayError
 
 # Subcommand modules, in the order ``gateway --help`` lists them.
-COMMANDS: tuple[str, ...] = ("serve", "certs", "calendar", "deadline", "clock", "validate",)
+COMMANDS: tuple[str, ...] = (
+    "demo",
+    "serve",
+    "scenario",
+    "certs",
+    "calendar",
+    "deadline",
+    "clock",
+    "validate",
+    "sla",
+    "amqp",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -1,0 +1,246 @@
+"""Running simulated participants: consume their queues, answer at their policy's pace.
+
+Each simulated participant has its own consumer on its own queue and its own HTTPS client with
+its own certificate, so its answers pass the same door, checks and ledger as anybody's. A
+delivery is acknowledged once its answers are planned; it is confirmed to the gateway (REST
+``DELETE``) too, so its status becomes Bezorgd as with real software. Planned answers live in
+this process: a handler that is stopped forgets what it had not yet sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from gateway.client import GatewayClient, SubmitRefused
+from gateway.clock import Clock
+from gateway.deadlines.profiles import get_profile
+from gateway.deadlines.rules import Profile
+from gateway.deadlines.workdays import AMSTERDAM, WorkingDays
+from gateway.errors import GatewayError
+from gateway.handlers.messages import Outgoing, Received
+from gateway.handlers.policy import Pace, Policies
+from gateway.participants import Participant, Registry
+from gateway.routing import Broker, message_from_delivery
+from gateway.standard.message_types import MessageType
+
+log = logging.getLogger(__name__)
+
+MIDDAY = dt.time(12, 0)
+
+
+class Responder(Protocol):
+    participant: Participant
+
+    def answer(
+        self,
+        received: Received,
+        now: dt.datetime,
+        reject: Callable[[MessageType], str | None] = ...,
+    ) -> list[Outgoing]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What a handler did, for progress displays and tests."""
+
+    kind: str  # "received", "sent", "refused", "skipped"
+    participant: Participant
+    message_type: MessageType
+    detail: str = ""
+    at: dt.datetime | None = None
+
+
+Listener = Callable[[Event], None]
+
+
+@dataclass
+class HandlerRunner:
+    """Runs a set of responders against one gateway."""
+
+    base_url: str
+    certs_dir: Path
+    amqp_url: str
+    clock: Clock
+    responders: list[Responder]
+    registry: Registry
+    policies: Policies = field(default_factory=Policies)
+    deadlines: Profile = field(default_factory=get_profile)
+    workdays: WorkingDays = field(default_factory=WorkingDays)
+    listeners: list[Listener] = field(default_factory=list)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _clients: dict[Participant, GatewayClient] = field(default_factory=dict)
+    _pushing: int = 0
+
+    async def start(self) -> None:
+        for responder in self.responders:
+            client = GatewayClient(self.base_url, self.certs_dir, responder.participant)
+            await client.__aenter__()
+            self._clients[responder.participant] = client
+        ready = [asyncio.Event() for _ in self.responders]
+        for responder, event in zip(self.responders, ready, strict=True):
+            self._spawn(self._consume(responder, event))
+        await asyncio.gather(*(event.wait() for event in ready))
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop consuming; let sends already under way finish (up to ``grace`` s), drop the rest."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                while self._pushing:  # noqa: ASYNC110 - a counter, polled only at shutdown
+                    await asyncio.sleep(0.01)
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+
+    def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
+
+    def _emit(self, event: Event) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    async def _consume(self, responder: Responder, ready: asyncio.Event) -> None:
+        participant = responder.participant
+        async with Broker.consumer(self.amqp_url, participant, prefetch=64) as deliveries:
+            ready.set()
+            async for delivery in deliveries:
+                async with delivery.process(requeue=True):
+                    routed = message_from_delivery(delivery, registry=self.registry)
+                    received = Received(
+                        message_type=MessageType.parse(routed.message_type),
+                        payload=routed.body,
+                        traceer_id=routed.traceer_id,
+                        conversatie_id=routed.conversatie_id,
+                        sender=routed.sender,
+                        received=self.clock.now(),
+                    )
+                    self._emit(
+                        Event(
+                            "received",
+                            participant,
+                            received.message_type,
+                            routed.sender.key,
+                            received.received,
+                        )
+                    )
+                    outgoing = responder.answer(
+                        received, received.received, self._rejecter(participant)
+                    )
+                    self._spawn(self._send_all(responder, received, outgoing))
+                    await self._confirm(participant, received.traceer_id)
+
+    def _rejecter(self, participant: Participant) -> Callable[[MessageType], str | None]:
+        def reject(message_type: MessageType) -> str | None:
+            policy = self.policies.get(participant, message_type)
+            return policy.retourcode if policy.pace is Pace.REJECT else None
+
+        return reject
+
+    async def _confirm(self, participant: Participant, traceer_id: str) -> None:
+        try:
+            await self._clients[participant].confirm(traceer_id)
+        except SubmitRefused as exc:
+            if exc.status != 404:  # answered already (a retour marks it Bezorgd): fine
+                log.warning("%s could not confirm %s: %s", participant, traceer_id, exc)
+
+    def moment(
+        self, participant: Participant, received: Received, outgoing: Outgoing
+    ) -> dt.datetime | None:
+        """When ``outgoing`` goes, by its policy; None for never."""
+        policy = self.policies.get(participant, outgoing.message_type)
+        base = received.received
+        if outgoing.not_before is not None:
+            planned = dt.datetime.combine(outgoing.not_before, dt.time(0), tzinfo=AMSTERDAM)
+            base = max(base, planned)
+        if policy.pace is Pace.NEVER:
+            return None
+        if policy.pace is Pace.AFTER:
+            return self._working_days_later(base, policy.working_days)
+        if policy.pace is Pace.LATE:
+            due = self._due(received, outgoing)
+            if due is None:
+                return self._working_days_later(base, policy.working_days)
+            day = self.workdays.add(
+                due.astimezone(AMSTERDAM).date() - dt.timedelta(days=1), policy.working_days
+            )
+            return dt.datetime.combine(day, MIDDAY, tzinfo=AMSTERDAM)
+        return base
+
+    def _working_days_later(self, moment: dt.datetime, count: int) -> dt.datetime:
+        local = moment.astimezone(AMSTERDAM)
+        day = self.workdays.add(local.date(), count)
+        return dt.datetime.combine(day, local.timetz())
+
+    def _due(self, received: Received, outgoing: Outgoing) -> dt.datetime | None:
+        if outgoing.trigger is None:
+            return None
+        for due in self.deadlines.obligations_opened(outgoing.trigger, received.received):
+            if outgoing.message_type in due.met_by:
+                return due.due
+        return None
+
+    async def _send_all(
+        self, responder: Responder, received: Received, outgoing: list[Outgoing]
+    ) -> None:
+        participant = responder.participant
+        planned = [(self.moment(participant, received, o), n, o) for n, o in enumerate(outgoing)]
+        for moment, _, message in sorted(
+            (p for p in planned if p[0] is not None), key=lambda p: (p[0], p[1])
+        ):
+            assert moment is not None
+            await self.clock.sleep_until(moment)
+            wanted: Callable[[Outgoing], bool] | None = getattr(responder, "wanted", None)
+            if wanted is not None and not wanted(message):
+                self._emit(Event("skipped", participant, message.message_type, "called off"))
+                continue
+            at = self.clock.now()
+            self._pushing += 1
+            try:
+                await self._clients[participant].push(
+                    message.payload,
+                    message.message_type,
+                    message.recipient,
+                    conversatie_id=message.conversatie_id,
+                    als_antwoord_op=message.als_antwoord_op,
+                )
+            except (SubmitRefused, GatewayError) as exc:
+                self._emit(
+                    Event("refused", participant, message.message_type, str(exc), self.clock.now())
+                )
+                log.warning(
+                    "%s: the gateway refused its %s: %s", participant, message.message_type, exc
+                )
+                continue
+            finally:
+                self._pushing -= 1
+            self._emit(
+                Event(
+                    "sent",
+                    participant,
+                    message.message_type,
+                    message.recipient.key,
+                    at,
+                )
+            )
+        for moment, _, message in planned:
+            if moment is None:
+                self._emit(Event("skipped", participant, message.message_type, "policy: never"))
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("handler task failed", exc_info=task.exception())

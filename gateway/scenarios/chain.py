@@ -1,0 +1,176 @@
+"""Playing a chain: a gateway, simulated counterparties and a virtual clock in one process.
+
+``Chain`` starts what a scenario needs (the gateway in simulation mode, the handlers of the
+participants it simulates), lets a scenario send as any participant, move the clock, and wait
+until messages arrive; ``Chain.messages`` shows what went where, from the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway import pki
+from gateway.client import GatewayClient, Sent
+from gateway.clock import VirtualClock
+from gateway.config import Settings
+from gateway.deadlines.workdays import AMSTERDAM
+from gateway.handlers.municipality import Municipality
+from gateway.handlers.policy import Policies
+from gateway.handlers.profiles import get_profile
+from gateway.handlers.provider import Provider
+from gateway.handlers.runner import Event, HandlerRunner
+from gateway.ledger import StoredMessage
+from gateway.participants import Participant, Registry
+from gateway.server import Gateway
+from gateway.standard.message_types import MessageType
+
+Printer = Callable[[str], None]
+
+
+@dataclass
+class Chain:
+    """A running chain; make one with ``await Chain.start(...)`` and ``await chain.stop()``."""
+
+    gateway: Gateway
+    runner: HandlerRunner
+    clock: VirtualClock
+    certs_dir: Path
+    events: list[Event] = field(default_factory=list)
+    printer: Printer | None = None
+    _clients: dict[Participant, GatewayClient] = field(default_factory=dict)
+    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    @classmethod
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        municipalities: list[Participant],
+        providers: list[Participant],
+        profile: str = "zoetermeer-2020",
+        start: dt.datetime,
+        autopilot: bool = True,
+        printer: Printer | None = None,
+    ) -> Chain:
+        certs = settings.certs_dir
+        if not (certs / pki.CA_CERT).exists():
+            pki.init(certs, Registry.load(settings.registry))
+        clock = VirtualClock(start)
+        gateway = await Gateway.start(settings, clock=clock)
+        registry = gateway.registry
+        responders: list[Municipality | Provider] = [
+            Municipality(registry.get(m.role, m.code) or m, get_profile(profile))
+            for m in municipalities
+        ]
+        responders += [
+            Provider(registry.get(p.role, p.code) or p, autopilot=autopilot) for p in providers
+        ]
+        # The simulated participants start afresh: what their inboxes still held from an
+        # earlier run (it is in the ledger) would otherwise be answered now.
+        for responder in responders:
+            await gateway.broker.purge(responder.participant)
+        runner = HandlerRunner(
+            base_url=f"https://localhost:{gateway.port}",
+            certs_dir=certs,
+            amqp_url=settings.amqp_url,
+            clock=clock,
+            responders=list(responders),
+            registry=gateway.registry,
+            policies=Policies(),
+        )
+        chain = cls(gateway, runner, clock, certs)
+        runner.listeners.append(chain._record)
+        chain.printer = printer
+        if printer is not None:
+            show = printer
+
+            def progress(event: Event) -> None:
+                if event.kind != "received":
+                    show(describe(event))
+
+            runner.listeners.append(progress)
+        try:
+            await runner.start()
+        except BaseException:
+            await gateway.stop()
+            raise
+        return chain
+
+    def _record(self, event: Event) -> None:
+        self.events.append(event)
+
+        async def notify() -> None:
+            async with self._arrived:
+                self._arrived.notify_all()
+
+        asyncio.get_running_loop().create_task(notify())
+
+    async def stop(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        await self.runner.stop()
+        await self.gateway.stop()
+
+    async def client(self, participant: Participant) -> GatewayClient:
+        if participant not in self._clients:
+            client = GatewayClient(
+                f"https://localhost:{self.gateway.port}", self.certs_dir, participant
+            )
+            await client.__aenter__()
+            self._clients[participant] = client
+        return self._clients[participant]
+
+    async def send(
+        self, sender: Participant, recipient: Participant, message_type: MessageType, payload: bytes
+    ) -> Sent:
+        """Send as ``sender`` (its own certificate), as its software would."""
+        client = await self.client(sender)
+        at = self.clock.now()
+        sent = await client.push(payload, message_type, recipient)
+        event = Event("sent", sender, message_type, recipient.key, at)
+        self._record(event)
+        if self.printer is not None:
+            self.printer(describe(event))
+        return sent
+
+    def sent(self, message_type: MessageType) -> list[Event]:
+        return [e for e in self.events if e.kind == "sent" and e.message_type is message_type]
+
+    async def wait_for(
+        self, message_type: MessageType, count: int = 1, seconds: float = 30.0
+    ) -> None:
+        """Until a simulated participant has received ``count`` messages of this type."""
+
+        def arrived() -> bool:
+            received = [
+                e for e in self.events if e.kind == "received" and e.message_type is message_type
+            ]
+            return len(received) >= count
+
+        async with asyncio.timeout(seconds), self._arrived:
+            await self._arrived.wait_for(arrived)
+
+    async def advance_to(self, day: dt.date) -> None:
+        """Move the virtual clock to noon of ``day`` and let what was due happen."""
+        self.clock.set(dt.datetime.combine(day, dt.time(12), tzinfo=AMSTERDAM))
+        await asyncio.sleep(0)
+
+    async def messages(self, conversatie_id: str) -> list[StoredMessage]:
+        """The messages of one conversation, oldest first, as the ledger has them."""
+        found: dict[str, StoredMessage] = {}
+        for participant in self.gateway.registry:
+            rows = await self.gateway.ledger.statuses(
+                participant.key, conversatie_id=conversatie_id
+            )
+            found.update((row.traceer_id, row) for row in rows)
+        return sorted(found.values(), key=lambda r: r.received_at)
+
+
+def describe(event: Event) -> str:
+    at = event.at.astimezone(AMSTERDAM).strftime("%Y-%m-%d %H:%M") if event.at else " " * 16
+    arrow = {"received": "<-", "sent": "->", "refused": "!!", "skipped": "--"}[event.kind]
+    return f"{at}  {event.participant.key:<19} {arrow} {event.message_type.name:<7} {event.detail}"
