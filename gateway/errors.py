@@ -21,7 +21,8 @@ enter our code, so that the HTTP layer and the command line only ever see this t
     │   ├── BrokerUnavailable        RabbitMQ does not answer or does not confirm
     │   ├── Unroutable               no queue is bound for the recipient (VSP BRS33)
     │   ├── TopologyError            an exchange or queue is missing or set up otherwise
-    │   └── MalformedDelivery        a delivery lacks a property the gateway sets
+    │   ├── MalformedDelivery        a delivery lacks a property the gateway sets
+    │   └── BrokerAdminError         RabbitMQ's management API refused a user or permission change
     └── LedgerUnavailable            the ledger database does not answer
 """
 
@@ -186,6 +187,10 @@ class TopologyError(BrokerError):
 
 class MalformedDelivery(BrokerError):
     """A delivery lacks a property or header the gateway sets, or carries a bad value."""
+
+
+class BrokerAdminError(BrokerError):
+    """RabbitMQ's management API did not answer, or refused to set up a user or permission."""
 
 
 class LedgerUnavailable(GatewayError):
