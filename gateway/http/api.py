@@ -183,7 +183,7 @@ def _limit(request: web.Request) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return MAX_PULL
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PULL:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PULL:
         raise Refused(400, "Invalid parameter", f"limit={raw!r}: expected 1 to {MAX_PULL}")
     return int(raw)
 
@@ -217,6 +217,16 @@ async def pull_search(request: web.Request) -> web.Response:
     return web.json_response([pull_metadata(m, _base_url(request)) for m in messages])
 
 
+# The longest text the VSP allows for each text member of a zoekpad.
+TEXT_LENGTHS = {
+    "berichttype": 60,
+    "berichtsubtype": 60,
+    "actie": 60,
+    "geadresseerdeRol": 100,
+    "geadresseerdeCode": 100,
+}
+
+
 def _zoekpad(body: object, caller: Participant) -> dict[str, str]:
     if not isinstance(body, dict) or not isinstance(body.get("zoekpadType"), str):
         raise Refused(400, "Invalid Zoekpad", "expected an object with zoekpadType")
@@ -245,9 +255,14 @@ def _zoekpad(body: object, caller: Participant) -> dict[str, str]:
     given = set(body) - {"zoekpadType"}
     errors = [f"{name}: required" for name in sorted(required - given)]
     errors += [f"{name}: not allowed" for name in sorted(given - allowed)]
-    for name in given & {"berichttype", "berichtsubtype", "actie", "geadresseerdeRol"}:
-        if not isinstance(body[name], str) or not body[name]:
-            errors.append(f"{name}: expected a non-empty string")
+    for name in given & TEXT_LENGTHS.keys():
+        longest = TEXT_LENGTHS[name]
+        if not isinstance(body[name], str) or not 1 <= len(body[name]) <= longest:
+            errors.append(f"{name}: expected a string of 1 to {longest} characters")
+    for name in given & {"berichtversie", "berichtsubversie"}:
+        number = body[name]
+        if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= 999:
+            errors.append(f"{name}: expected a whole number from 0 to 999")
     for name in given & {"conversatieId", "alsAntwoordOp"}:
         if not isinstance(body[name], str) or not is_uuid(body[name]):
             errors.append(f"{name}: expected a UUID")
@@ -326,7 +341,7 @@ def participants_app(
     app.router.add_get(f"{PULL}/berichten", pull_list)
     app.router.add_post(f"{PULL}/berichten/zoeken", pull_search)
     app.router.add_get(f"{PULL}/berichten/{{traceerId}}/payload", payload)
-    app.router.add_delete(f"{PULL}/berichten/{{traceerId}}", confirm)
+    app.router.add_delete(f"{PULL}/berichten/{{traceerId:[0-9A-Fa-f-]{{36}}}}", confirm)
     app.router.add_get(f"{STATUS}/berichtstatussen", statuses)
     app.router.add_get("/openapi.json", openapi_document)
     return app

@@ -27,6 +27,10 @@ class PushMetadata:
     declared: DeclaredRoute
 
 
+# An optional member left out; an explicit null is a value, and not a string or a UUID.
+ABSENT = object()
+
+
 class _Problems:
     def __init__(self) -> None:
         self.errors: list[str] = []
@@ -46,7 +50,7 @@ class _Problems:
     def text(
         self, value: object, path: str, *, max_length: int, optional: bool = False
     ) -> str | None:
-        if value is None and optional:
+        if value is ABSENT and optional:
             return None
         if not isinstance(value, str) or not 1 <= len(value) <= max_length:
             self.errors.append(f"{path}: expected a string of 1 to {max_length} characters")
@@ -54,12 +58,31 @@ class _Problems:
         return value
 
     def uuid_text(self, value: object, path: str, *, optional: bool = False) -> str | None:
-        if value is None and optional:
+        if value is ABSENT and optional:
             return None
         if not isinstance(value, str) or not is_uuid(value):
             self.errors.append(f"{path}: expected a UUID")
             return None
         return value.lower()
+
+    def pairs(self, value: object, path: str) -> None:
+        """A verwerkingscontext: 1 to 100 pairs of a ``sleutel`` and 1 to 100 ``waarde`` texts."""
+        if not isinstance(value, list) or not 1 <= len(value) <= 100:
+            self.errors.append(f"{path}: expected a list of 1 to 100 key-value pairs")
+            return
+        for n, item in enumerate(value):
+            where = f"{path}[{n}]"
+            pair = self.mapping(item, where, {"sleutel", "waarde"}, {"sleutel", "waarde"})
+            if "sleutel" in pair:
+                self.text(pair["sleutel"], f"{where}.sleutel", max_length=100)
+            if "waarde" not in pair:
+                continue
+            waarde = pair["waarde"]
+            if not isinstance(waarde, list) or not 1 <= len(waarde) <= 100:
+                self.errors.append(f"{where}.waarde: expected a list of 1 to 100 texts")
+                continue
+            for m, text in enumerate(waarde):
+                self.text(text, f"{where}.waarde[{m}]", max_length=250)
 
     def integer(self, value: object, path: str) -> int | None:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 999:
@@ -102,7 +125,10 @@ def parse_push_metadata(raw: bytes) -> PushMetadata:
     )
     rol = p.text(afzender.get("rol"), "routeringgegevens.afzender.rol", max_length=100)
     code = p.text(
-        afzender.get("code"), "routeringgegevens.afzender.code", max_length=100, optional=True
+        afzender.get("code", ABSENT),
+        "routeringgegevens.afzender.code",
+        max_length=100,
+        optional=True,
     )
     geadresseerden: list[tuple[str, str | None]] = []
     listed = routing.get("geadresseerden")
@@ -114,7 +140,9 @@ def parse_push_metadata(raw: bytes) -> PushMetadata:
             path = f"routeringgegevens.geadresseerden[{n}]"
             entry = p.mapping(item, path, {"rol"}, {"rol", "code"})
             entry_rol = p.text(entry.get("rol"), f"{path}.rol", max_length=100)
-            entry_code = p.text(entry.get("code"), f"{path}.code", max_length=100, optional=True)
+            entry_code = p.text(
+                entry.get("code", ABSENT), f"{path}.code", max_length=100, optional=True
+            )
             if entry_rol is not None:
                 geadresseerden.append((entry_rol, entry_code))
     stroom = p.mapping(
@@ -139,14 +167,16 @@ def parse_push_metadata(raw: bytes) -> PushMetadata:
     traceer_id = p.uuid_text(refs.get("traceerId"), "referentiegegevens.traceerId")
     conversatie_id = p.uuid_text(refs.get("conversatieId"), "referentiegegevens.conversatieId")
     als_antwoord_op = p.uuid_text(
-        refs.get("alsAntwoordOp"), "referentiegegevens.alsAntwoordOp", optional=True
+        refs.get("alsAntwoordOp", ABSENT), "referentiegegevens.alsAntwoordOp", optional=True
     )
     referentie_id = p.text(
-        refs.get("referentieId"), "referentiegegevens.referentieId", max_length=150, optional=True
+        refs.get("referentieId", ABSENT),
+        "referentiegegevens.referentieId",
+        max_length=150,
+        optional=True,
     )
-    context = top.get("verwerkingscontext")
-    if context is not None and (not isinstance(context, list) or not 1 <= len(context) <= 100):
-        p.errors.append("verwerkingscontext: expected a list of 1 to 100 key-value pairs")
+    if "verwerkingscontext" in top:
+        p.pairs(top["verwerkingscontext"], "verwerkingscontext")
     if p.errors:
         raise Refused(
             400,

@@ -78,7 +78,10 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
             return problem(
                 413, "Message too large", detail or exc.reason, code="BRS06", instance=request.path
             )
-        return problem(exc.status, exc.reason, detail, instance=request.path)
+        response = problem(exc.status, exc.reason, detail, instance=request.path)
+        if "Allow" in exc.headers:  # a 405 must say which methods are allowed (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return problem(
