@@ -685,6 +685,7 @@ def test_cbs_list_holds_the_demo_region() -> None:
     assert all(len(code) == 4 and code.isdigit() for code in gemeenten)
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(0, 9), min_size=8, max_size=8), st.integers(0, 9))
 def test_eleven_test_accepts_exactly_one_check_digit(digits: list[int], last: int) -> None:
     """For eight digits, the BSN eleven-test accepts only the check digit the weights give."""
