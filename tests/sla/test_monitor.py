@@ -1,0 +1,87 @@
+"""The monitor on the virtual clock and the real RabbitMQ: sla.late events and the gauges."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import timedelta
+
+from prometheus_client import CollectorRegistry
+
+from gateway.clock import VirtualClock
+from gateway.routing import Broker
+from gateway.sla.monitor import LATE_EVENT, Monitor, SlaMetrics
+from gateway.sla.store import ObligationStore
+from tests.sla.conftest import Admitter
+
+
+def sample(registry: CollectorRegistry, name: str, owed: str, debtor: str) -> float | None:
+    return registry.get_sample_value(name, {"message_type": owed, "participant": debtor})
+
+
+async def test_advancing_the_clock_announces_late_obligations_once(
+    admitter: Admitter,
+    store: ObligationStore,
+    clock: VirtualClock,
+    broker: Broker,
+    amqp_url: str,
+) -> None:
+    """Moving the clock past due publishes one sla.late per obligation, at once, and counts it."""
+    registry = CollectorRegistry()
+    monitor = Monitor(store, clock, broker, SlaMetrics(registry), poll=30.0)
+    await admitter.admit("WMO301")
+    async with Broker.events(amqp_url, LATE_EVENT) as events:
+        monitor.start()
+        try:
+            await asyncio.sleep(0.2)  # the first round: nothing is late
+            clock.advance_working_days(4)  # past the 302's due, before the 305's
+            async with asyncio.timeout(10):  # far below the 30 s poll: the move woke it
+                event = await anext(events)
+            assert event.routing_key == LATE_EVENT
+            assert event.payload["owed"] == "WMO302"
+            assert event.payload["by"] == "42420001"
+            assert event.payload["to"] == "0384"
+            assert event.payload["late"] is True
+            assert event.payload["met"] is None
+        finally:
+            await monitor.stop()
+    assert await monitor.check() == []  # announced before: not again
+
+    late = sample(registry, "gateway_sla_late", "WMO302", "aanbieder-42420001")
+    assert late == 1.0
+    assert sample(registry, "gateway_sla_open", "WMO305", "aanbieder-42420001") == 1.0
+    assert sample(registry, "gateway_sla_late", "WMO305", "aanbieder-42420001") == 0.0
+    announced = "gateway_sla_late_events_total"
+    assert sample(registry, announced, "WMO302", "aanbieder-42420001") == 1.0
+
+
+class Collected:
+    """Keeps what the monitor publishes (the broker's part is pinned by the test above)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Mapping[str, object]]] = []
+
+    async def publish_event(self, routing_key: str, payload: Mapping[str, object]) -> None:
+        self.events.append((routing_key, payload))
+
+
+async def test_gauges_count_met_on_time_and_met_late(
+    admitter: Admitter, store: ObligationStore, clock: VirtualClock
+) -> None:
+    """An answer before due counts as met on time, one after due as met late."""
+    registry = CollectorRegistry()
+    published = Collected()
+    monitor = Monitor(store, clock, published, SlaMetrics(registry))
+    await admitter.admit("WMO301")
+    await admitter.admit("WMO302")
+    await admitter.admit("WMO323")
+    clock.advance(timedelta(days=40))
+    await admitter.admit("WMO325")
+    await monitor.check()
+    provider, municipality = "aanbieder-42420001", "gemeente-0384"
+    assert sample(registry, "gateway_sla_met_on_time", "WMO302", provider) == 1.0
+    assert sample(registry, "gateway_sla_met_late", "WMO325", municipality) == 1.0
+    assert sample(registry, "gateway_sla_owed", "WMO325", municipality) == 1.0
+    assert sample(registry, "gateway_sla_late", "WMO305", provider) == 1.0
+    # Met late before the monitor looked: counted, but only the open one is announced.
+    assert [payload["owed"] for _key, payload in published.events] == ["WMO305"]

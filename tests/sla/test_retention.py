@@ -1,0 +1,121 @@
+"""Retention on the virtual clock: payloads 24 h after confirmation, everything after 2 months."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from gateway import config
+from gateway.clock import VirtualClock
+from gateway.errors import ConfigError
+from gateway.ledger import Ledger
+from gateway.ledger.retention import (
+    Purged,
+    RetentionJob,
+    RetentionPolicy,
+    months_before,
+    purge,
+)
+from gateway.ledger.schema import status_history
+from gateway.sla.store import ObligationStore, Query
+from tests.sla.conftest import MONDAY, Admitter
+
+
+async def test_payload_goes_24_hours_after_confirmation(
+    admitter: Admitter, sla_ledger: Ledger, clock: VirtualClock
+) -> None:
+    """A confirmed payload stays 24 hours, then goes; the metadata stays."""
+    stored = await admitter.admit("WMO301")
+    clock.advance(timedelta(hours=5))
+    assert await sla_ledger.delivered(stored.traceer_id)
+    policy = RetentionPolicy()
+
+    clock.advance(timedelta(hours=23, minutes=59))
+    assert (await purge(sla_ledger, policy, clock.now())).payloads == 0
+    assert await sla_ledger.payload_of(stored.traceer_id) is not None
+
+    clock.advance(timedelta(minutes=1))
+    assert (await purge(sla_ledger, policy, clock.now())).payloads == 1
+    assert await sla_ledger.payload_of(stored.traceer_id) is None
+    assert await sla_ledger.get(stored.traceer_id) is not None
+
+
+async def test_unconfirmed_payload_stays_until_the_two_months(
+    admitter: Admitter, sla_ledger: Ledger, clock: VirtualClock
+) -> None:
+    """A payload nobody confirmed stays; after two calendar months the message is gone."""
+    stored = await admitter.admit("WMO323")
+    clock.advance(timedelta(days=45))
+    assert await purge(sla_ledger, RetentionPolicy(), clock.now()) == Purged(0, 0, 0)
+    assert await sla_ledger.payload_of(stored.traceer_id) is not None
+
+    clock.set(months_before(MONDAY, -2))  # 14 October 10:00, two months after receipt
+    purged = await purge(sla_ledger, RetentionPolicy(), clock.now())
+    assert (purged.messages, purged.payloads) == (0, 0)  # received exactly at the cutoff
+    clock.advance(timedelta(seconds=1))
+    assert (await purge(sla_ledger, RetentionPolicy(), clock.now())).messages == 1
+    assert await sla_ledger.get(stored.traceer_id) is None
+    assert await sla_ledger.history(stored.traceer_id) == []
+
+
+async def test_met_obligations_go_with_the_messages_open_ones_stay(
+    admitter: Admitter, sla_ledger: Ledger, clock: VirtualClock
+) -> None:
+    """After the retention, met obligations are forgotten; open (late) ones stay reported."""
+    await admitter.admit("WMO301")
+    await admitter.admit("WMO302")
+    clock.advance(timedelta(days=70))
+    purged = await purge(sla_ledger, RetentionPolicy(), clock.now())
+    assert (purged.messages, purged.obligations) == (2, 1)
+    left = await ObligationStore(sla_ledger).find(Query(), clock.now())
+    assert sorted(o.owed for o in left) == ["WMO305", "WMO307"]
+    async with sla_ledger.engine.connect() as connection:
+        assert (
+            await connection.execute(sa.select(sa.func.count()).select_from(status_history))
+        ).scalar() == 0
+
+
+async def test_periodic_job_purges_when_the_virtual_clock_passes(
+    admitter: Admitter, sla_ledger: Ledger, clock: VirtualClock
+) -> None:
+    """The running job purges as soon as the virtual clock moves past the payload's 24 hours."""
+    stored = await admitter.admit("WMO301")
+    assert await sla_ledger.delivered(stored.traceer_id)
+    job = RetentionJob(sla_ledger, RetentionPolicy(), clock)
+    job.start()
+    try:
+        await asyncio.sleep(0.1)
+        clock.advance(timedelta(hours=25))
+        for _ in range(200):
+            if await sla_ledger.payload_of(stored.traceer_id) is None:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the payload is still there 10 s after the clock passed its 24 hours")
+    finally:
+        await job.stop()
+
+
+def test_months_before_keeps_the_day_or_takes_the_last_of_the_month() -> None:
+    """Two months before 31 December is 31 October; before 30 April, 29 February in 2024."""
+    assert months_before(datetime(2023, 12, 31, 8, tzinfo=UTC), 2) == datetime(
+        2023, 10, 31, 8, tzinfo=UTC
+    )
+    assert months_before(datetime(2024, 4, 30, tzinfo=UTC), 2) == datetime(2024, 2, 29, tzinfo=UTC)
+    assert months_before(datetime(2024, 1, 15, tzinfo=UTC), 2) == datetime(2023, 11, 15, tzinfo=UTC)
+
+
+def test_retention_settings_are_read_and_checked() -> None:
+    """GATEWAY_RETENTION_MONTHS and GATEWAY_PAYLOAD_RETENTION_HOURS configure it; 0 months fails."""
+    settings = config.load(
+        {"GATEWAY_RETENTION_MONTHS": "6", "GATEWAY_PAYLOAD_RETENTION_HOURS": "48"}
+    )
+    assert (settings.retention_months, settings.payload_retention_hours) == (6, 48)
+    assert config.load({}).retention_months == 2
+    with pytest.raises(ConfigError, match="GATEWAY_RETENTION_MONTHS"):
+        config.load({"GATEWAY_RETENTION_MONTHS": "0"})
+    with pytest.raises(ConfigError, match="at least 1"):
+        RetentionPolicy(months=0)
