@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gateway import config
+from gateway.errors import ConfigError
 from gateway.server import serve_forever
 
 
@@ -40,5 +42,17 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(serve_forever(settings))
+    with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
+        runner.run(serve_forever(settings))
     return 0
+
+
+def _loop_factory(settings: config.Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop if GATEWAY_UVLOOP asks for it; asyncio's own otherwise."""
+    if not settings.uvloop:
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        raise ConfigError("GATEWAY_UVLOOP=true: uvloop is not installed") from None
+    return uvloop.new_event_loop
