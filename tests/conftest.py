@@ -5,6 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Two shared cores: a property must not fail because one example was slow to run.
+settings.register_profile(
+    "gateway", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("gateway")
 
 pytest_plugins = [
     "tests.fixtures.pki",
