@@ -295,12 +295,21 @@ class ObligationStore:
         rows = await self._read(select)
         ids = [r.traceer_id for r in rows]
         history: dict[str, list[dict[str, object]]] = {i: [] for i in ids}
+        admitted: dict[str, int] = {}
         if ids:
             h = status_history.c
-            for traceer_id, status, at in await self._read(
-                sa.select(h.traceer_id, h.status, h.at).where(h.traceer_id.in_(ids)).order_by(h.id)
+            for number, traceer_id, status, at in await self._read(
+                sa.select(h.id, h.traceer_id, h.status, h.at)
+                .where(h.traceer_id.in_(ids))
+                .order_by(h.id)
             ):
+                admitted.setdefault(traceer_id, number)
                 history[traceer_id].append({"status": status, "at": _iso(_aware(at))})
+        # A virtual clock stands still: messages admitted at one moment keep their order by
+        # their first status record.
+        rows.sort(
+            key=lambda r: (_aware(r.received_at), admitted.get(r.traceer_id, 0)), reverse=True
+        )
         return [
             {
                 "traceerId": r.traceer_id,

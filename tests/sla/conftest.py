@@ -16,15 +16,18 @@ from pathlib import Path
 import pytest
 
 from gateway.clock import VirtualClock
+from gateway.config import Settings
 from gateway.deadlines import AMSTERDAM, get_profile
 from gateway.ledger import Ledger, StoredMessage
 from gateway.ledger.store import NewMessage
 from gateway.participants import Participant, Role
+from gateway.server import Gateway
 from gateway.sla.chains import Chains
 from gateway.sla.store import ObligationStore
 from gateway.standard.catalog import default_catalog
 from gateway.standard.message_types import RELEASE
 from gateway.standard.xmlsafe import parse_xml
+from tests.fixtures.gateway import RunningGateway
 
 # Monday 14 August 2023, 10:00 in Amsterdam: a working week ahead.
 MONDAY = datetime(2023, 8, 14, 10, 0, tzinfo=AMSTERDAM)
@@ -124,3 +127,24 @@ def admitter(sla_ledger: Ledger, reference: Path) -> Admitter:
 @pytest.fixture
 def store(sla_ledger: Ledger) -> ObligationStore:
     return ObligationStore(sla_ledger)
+
+
+@pytest.fixture
+async def simulated_gateway(
+    certs_dir: Path, amqp_url: str, tmp_path: Path
+) -> AsyncIterator[RunningGateway]:
+    """``gateway serve --simulate``: the virtual clock (Monday 14 August 2023) and admin routes."""
+    settings = Settings(
+        amqp_url=amqp_url,
+        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        certs_dir=certs_dir,
+        port=0,
+        ops_port=0,
+        simulate=True,
+    )
+    gateway = await Gateway.start(settings, clock=VirtualClock(MONDAY))
+    running = RunningGateway(gateway, certs_dir, amqp_url)
+    try:
+        yield running
+    finally:
+        await running.close()
