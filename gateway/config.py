@@ -48,6 +48,7 @@ class Settings:
     simulate: bool = False
     bsn_range: BsnRange | None = None
     publish_timeout: float = 5.0
+    body_timeout: float = 30.0
     # retention (VSP defaults) and the SLA monitor
     retention_months: int = 2
     payload_retention_hours: int = 24
@@ -160,6 +161,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         simulate=_bool(env, "GATEWAY_SIMULATE"),
         bsn_range=bsn_range(env["GATEWAY_BSN_RANGE"]) if env.get("GATEWAY_BSN_RANGE") else None,
         publish_timeout=_float(env, "GATEWAY_PUBLISH_TIMEOUT", Settings.publish_timeout),
+        body_timeout=_float(env, "GATEWAY_BODY_TIMEOUT", Settings.body_timeout),
         retention_months=_int(env, "GATEWAY_RETENTION_MONTHS", Settings.retention_months, 1, 1200),
         payload_retention_hours=_int(
             env, "GATEWAY_PAYLOAD_RETENTION_HOURS", Settings.payload_retention_hours, 0, 100_000
