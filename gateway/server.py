@@ -22,6 +22,8 @@ from gateway.clock import Clock, clock_from_env
 from gateway.clock_api import add_clock_routes
 from gateway.config import Settings
 from gateway.deadlines import profile_from_env
+from gateway.handlers.policy import POLICIES_ENV, Policies, parse_table
+from gateway.handlers.policy_api import add_policy_routes
 from gateway.http.api import participants_app
 from gateway.http.ops import ops_app
 from gateway.ingress import Ingress
@@ -59,6 +61,8 @@ class Gateway:
     ops_port: int = 0
     monitor: Monitor | None = None
     retention: RetentionJob | None = None
+    policies: Policies | None = None
+    """In simulation mode: the answer policies of the simulated participants."""
 
     @classmethod
     async def start(
@@ -75,6 +79,8 @@ class Gateway:
         clock = clock or clock_from_env(settings.extra, simulate=settings.simulate)
         tls = server_context(settings.certs_dir, crl=settings.crl)
         profile = profile_from_env(settings.extra)
+        # The simulated participants' answer policies: one table, changed here at runtime.
+        policies = Policies(parse_table(settings.extra.get(POLICIES_ENV, "")))
         ledger = await Ledger.open(settings.db_url, now=clock.now)
         try:
             broker = await Broker.connect(
@@ -106,6 +112,8 @@ class Gateway:
         add_sla_routes(ops, obligations, clock, profile.workdays)
         if settings.simulate:
             add_clock_routes(ops, clock, profile.workdays)
+            gateway.policies = policies
+            add_policy_routes(ops, policies, registry)
         gateway.monitor = Monitor(
             obligations, clock, broker, SlaMetrics(metrics.registry), poll=settings.sla_poll
         )
@@ -128,6 +136,7 @@ class Gateway:
                 base_url=settings.public_url,
                 # The multipart envelope around a 25 MB payload needs a little room.
                 client_max_size=settings.max_message_bytes + 1024 * 1024,
+                body_timeout=settings.body_timeout,
             )
             gateway.port = await gateway._serve(api, settings.host, settings.port, tls)
             gateway.ops_port = await gateway._serve(ops, settings.ops_host, settings.ops_port)

@@ -48,6 +48,7 @@ ENDING_REASONS: dict[str, str] = {
 }
 
 REFUSED = "1"  # LDT_VerzoekAntwoord: verzoek afgewezen
+INITIATED_BY_PROVIDER = "12"  # LDT_RedenWijziging: geinitieerd door de aanbieder
 
 
 @dataclass
@@ -196,9 +197,31 @@ class Municipality:
                 )
             )
         if granted:
+            changed = self._end_replaced(file, granted)
             file.assignments.extend(granted)
-            outgoing.insert(0, self._toewijzing(received, file, provider, changed={}, now=now))
+            outgoing.insert(0, self._toewijzing(received, file, provider, changed=changed, now=now))
         return outgoing
+
+    def _end_replaced(self, file: ClientFile, granted: Sequence[Assignment]) -> dict[int, str]:
+        """End what the new assignments replace; returns ToewijzingNummer -> RedenWijziging.
+
+        Seed 003, scenario 2: a change of volume or product code is asked with a new 315; the
+        municipality ends the running assignment (same provider, same category) on the day
+        before the new one starts.
+        """
+        changed: dict[int, str] = {}
+        for new in granted:
+            day_before = new.ingangsdatum - dt.timedelta(days=1)
+            for n, running in enumerate(file.assignments):
+                if (
+                    running.provider == new.provider
+                    and running.categorie == new.categorie
+                    and running.active_on(new.ingangsdatum)
+                    and running.ingangsdatum <= day_before
+                ):
+                    file.assignments[n] = replace(running, einddatum=day_before)
+                    changed[running.toewijzing_nummer] = INITIATED_BY_PROVIDER
+        return changed
 
     # -- 317: verzoek om wijziging ----------------------------------------------------------
 

@@ -109,6 +109,10 @@ class ContractProfile(Protocol):
         """The retourcodes of a declared line; empty means approved."""
         ...
 
+    def product(self, code: str | None) -> ContractProduct | None:
+        """The contract's terms for a product code (unit, tariff), if the contract has them."""
+        ...
+
 
 def _years_later(day: dt.date, years: int) -> dt.date:
     try:
@@ -145,6 +149,9 @@ class IStandaardenProfile:
 
     def judge(self, line: Line, assignment: Assignment | None) -> list[str]:
         return judge_against_assignment(line, assignment)
+
+    def product(self, code: str | None) -> ContractProduct | None:
+        return None  # the standard sets no tariffs
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +251,9 @@ class Zoetermeer2020:
         if product is not None and line.tarief is not None and line.tarief != product.tarief:
             codes.append(TARIEF_ONJUIST)
         return codes
+
+    def product(self, code: str | None) -> ContractProduct | None:
+        return self.products.get(code or "")
 
 
 PROFILES: Mapping[str, type[IStandaardenProfile] | type[Zoetermeer2020]] = {

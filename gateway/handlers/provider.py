@@ -3,16 +3,24 @@
 The autopilot turns each new assignment of a 301 into care: a 305 on its Ingangsdatum and a 307
 on its Einddatum (reden 19, delivered as planned). When a later 301 ends a running assignment
 earlier, the provider stops the care on that day instead (reden 37) and drops the planned stop.
+With a contract profile that prices the products, it also declares: one 323 per municipality per
+month after the month (``gateway.handlers.declaring``). A line the 325 rejects for its tariff
+(0611) is declared again, at the contract tariff, with the next month.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
+from gateway.deadlines.workdays import WorkingDays
+from gateway.handlers import declaring
+from gateway.handlers.declaring import Delivered, Month
 from gateway.handlers.messages import Identificaties, Outgoing, Received
 from gateway.handlers.municipality import forced_remark
+from gateway.handlers.profiles import ContractProfile
 from gateway.participants import Participant, Role
 from gateway.standard import model
 from gateway.standard.catalog import default_catalog
@@ -25,6 +33,9 @@ from gateway.standard.xmlsafe import parse_xml
 PLANNED_END = "19"
 CHANGE_REQUEST_END = "37"
 FIRST_DELIVERY = "1"
+TARIEF_ONJUIST = "0611"
+# Without an Einddatum, declarations are planned this many months ahead.
+OPEN_ENDED_MONTHS = 12
 
 
 @dataclass
@@ -35,22 +46,41 @@ class Care:
     product: model.Product | None
     ingangsdatum: dt.date
     einddatum: dt.date | None
-    started: bool = False
-    stopped: bool = False
+    bsn: str = ""
+    omvang: model.Omvang | None = None
 
 
 class Provider:
     """One simulated provider; ``answer`` is called per received message."""
 
-    def __init__(self, participant: Participant, *, autopilot: bool = False) -> None:
+    def __init__(
+        self,
+        participant: Participant,
+        *,
+        autopilot: bool = False,
+        profile: ContractProfile | None = None,
+        prices: Mapping[str, int] | None = None,
+        workdays: WorkingDays | None = None,
+    ) -> None:
+        """``profile``: the contract it declares under (none: it does not declare);
+        ``prices``: its own tariffs (cents) per product code where they differ from the contract.
+        """
         if participant.role is not Role.AANBIEDER:
             raise ValueError(f"{participant} is not a provider")
         self.participant = participant
         self.autopilot = autopilot
+        self.profile = profile
+        self.prices = dict(prices or {})
+        self.workdays = workdays or WorkingDays()
         self.ids = Identificaties()
+        self.declaration_ids = Identificaties("D" + secrets.token_hex(2)[:3].upper())
+        self.references = Identificaties("R" + secrets.token_hex(2)[:3].upper())
         self.care: dict[tuple[str, str, int], Care] = {}  # (municipality, bsn, nummer)
         self._seen: set[tuple[str, str, str]] = set()
         self._called_off: set[str] = set()
+        self._declared: set[tuple[str, Month]] = set()
+        self._lines: dict[str, Delivered] = {}  # ReferentieNummer -> what that line declared
+        self._corrections: dict[str, list[Delivered]] = {}  # municipality -> lines to declare
 
     def answer(
         self,
@@ -59,9 +89,12 @@ class Provider:
         reject: Callable[[MessageType], str | None] = lambda _t: None,
     ) -> list[Outgoing]:
         message_type = received.message_type
+        if message_type.number == 325:
+            self._on_declaratie_antwoord(received)
+            return []
         retour_type = message_type.retour
         if retour_type is None or message_type.number not in (301, 319):
-            return []  # retour messages and 325s need no answer
+            return []  # retour messages need no answer
         doc = parse_xml(received.payload)
         today = now.date()
         remarks = check(
@@ -90,12 +123,39 @@ class Provider:
             return [retour]
         return [retour, *self._deliver(received, parse(doc, validated=True), today)]
 
+    def _on_declaratie_antwoord(self, received: Received) -> None:
+        """Note the lines rejected for their tariff, to declare them again at the contract's."""
+        antwoord = parse(received.payload).body
+        if not isinstance(antwoord, model.DeclaratieAntwoord) or self.profile is None:
+            return
+        for client in antwoord.clienten:
+            for prestatie in client.prestaties:
+                nummer = prestatie.product_referentie.referentie_nummer
+                line = self._lines.get(nummer)
+                product = self.profile.product(line.code if line else None)
+                if line is None or product is None or TARIEF_ONJUIST not in prestatie.retour_codes:
+                    continue
+                # The provider's price list was wrong: it takes the contract's from now on.
+                self.prices.pop(line.code, None)
+                corrected = replace(line, tarief=product.tarief)
+                self._corrections.setdefault(received.sender.code, []).append(corrected)
+
     def _seen_before(self, afzender: str, message_type: MessageType, identificatie: str) -> bool:
         return (afzender, message_type.name, identificatie) in self._seen
 
-    def wanted(self, outgoing: Outgoing) -> bool:
-        """Whether a planned message still makes sense when its day comes."""
-        return outgoing.key is None or outgoing.key not in self._called_off
+    def prepare(self, outgoing: Outgoing, now: dt.datetime) -> Outgoing | None:
+        """What a planned message is when its day comes: itself, rebuilt, or None (called off).
+
+        A declaration is composed only now, from the care as it stands and the corrections the
+        325s asked for.
+        """
+        if outgoing.key is None:
+            return outgoing
+        if outgoing.key in self._called_off:
+            return None
+        if outgoing.key.startswith("declare:"):
+            return self._declaration(outgoing, now.date())
+        return outgoing
 
     def _deliver(
         self, received: Received, message: model.Message, today: dt.date
@@ -114,12 +174,15 @@ class Provider:
                     product.ingangsdatum,
                     product.einddatum,
                 )
+                care.bsn = client.bsn
+                care.omvang = product.omvang
                 self.care[key] = care
                 out.append(self._start(received, client, care, today))
                 if care.einddatum is not None:
                     out.append(
                         self._stop(received, client, care, care.einddatum, PLANNED_END, today)
                     )
+                out.extend(self._plan_declarations(received, care))
             elif product.einddatum is not None and (
                 care.einddatum is None or product.einddatum < care.einddatum
             ):
@@ -216,6 +279,105 @@ class Provider:
             not_before=einddatum,
             key=_stop_key((received.sender.code, client.bsn, care.nummer), reden),
         )
+
+    # -- declarations ----------------------------------------------------------------------------
+
+    def _plan_declarations(self, received: Received, care: Care) -> list[Outgoing]:
+        """A placeholder per month the care runs in; ``prepare`` composes it on its day."""
+        if self.profile is None or self.profile.product(_code(care)) is None:
+            return []
+        last = care.einddatum or _months_later(care.ingangsdatum, OPEN_ENDED_MONTHS)
+        municipality = received.sender
+        return [
+            Outgoing(
+                message_type=MessageType.of(received.message_type.standard, 323),
+                payload=b"",
+                recipient=municipality,
+                conversatie_id=f"declaratie-{municipality.code}-{month}",
+                als_antwoord_op=None,
+                not_before=declaring.declaration_day(month, self.workdays),
+                key=f"declare:{municipality.key}:{month}",
+            )
+            for month in declaring.months(care.ingangsdatum, last)
+        ]
+
+    def _declaration(self, outgoing: Outgoing, today: dt.date) -> Outgoing | None:
+        municipality = outgoing.recipient
+        month_text = (outgoing.key or "").rsplit(":", 1)[-1]
+        year, number = (int(part) for part in month_text.split("-"))
+        month = Month(year, number)
+        if (municipality.code, month) in self._declared:
+            return None  # another assignment's placeholder declared this month already
+        lines = [
+            *self._corrections.pop(municipality.code, []),
+            *self._delivered(municipality, month),
+        ]
+        if not lines:
+            return None
+        self._declared.add((municipality.code, month))
+        numbered = []
+        for line in lines:
+            nummer = self.references.next()
+            self._lines[nummer] = line
+            numbered.append((nummer, line))
+        message = declaring.declaratie(
+            message_type=outgoing.message_type,
+            sender=self.participant,
+            recipient=municipality,
+            identificatie=self.ids.next(),
+            nummer=self.declaration_ids.next(),
+            month=month,
+            dagtekening=today,
+            lines=numbered,
+        )
+        return replace(outgoing, payload=build(message))
+
+    def _delivered(self, municipality: Participant, month: Month) -> list[Delivered]:
+        assert self.profile is not None
+        lines = []
+        for (code, _bsn, _nummer), care in sorted(self.care.items()):
+            product = self.profile.product(_code(care))
+            if code != municipality.code or product is None or care.product is None:
+                continue
+            begin = max(care.ingangsdatum, month.first)
+            end = min(care.einddatum or month.last, month.last)
+            if begin > end:
+                continue
+            omvang = care.omvang
+            volume = declaring.delivered_volume(
+                omvang.volume if omvang else 1,
+                omvang.frequentie if omvang else None,
+                begin,
+                end,
+                first_month=Month.of(care.ingangsdatum) == month,
+            )
+            if volume == 0:
+                continue
+            lines.append(
+                Delivered(
+                    bsn=care.bsn,
+                    toewijzing_nummer=care.nummer,
+                    categorie=care.product.categorie,
+                    code=product.code,
+                    begindatum=begin,
+                    einddatum=end,
+                    volume=volume,
+                    eenheid=omvang.eenheid if omvang else product.eenheid,
+                    tarief=self.prices.get(product.code, product.tarief),
+                )
+            )
+        return lines
+
+
+def _code(care: Care) -> str | None:
+    return care.product.code if care.product else None
+
+
+def _months_later(day: dt.date, count: int) -> dt.date:
+    month = Month.of(day)
+    for _ in range(count):
+        month = month.following
+    return month.last
 
 
 def _stop_key(care: tuple[str, str, int], reden: str) -> str:

@@ -46,6 +46,10 @@ class Responder(Protocol):
     ) -> list[Outgoing]: ...
 
 
+Prepare = Callable[[Outgoing, dt.datetime], Outgoing | None]
+"""A responder's optional ``prepare``: the planned message as it goes, or None to call it off."""
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """What a handler did, for progress displays and tests."""
@@ -203,10 +207,13 @@ class HandlerRunner:
         ):
             assert moment is not None
             await self.clock.sleep_until(moment)
-            wanted: Callable[[Outgoing], bool] | None = getattr(responder, "wanted", None)
-            if wanted is not None and not wanted(message):
-                self._emit(Event("skipped", participant, message.message_type, "called off"))
-                continue
+            prepare: Prepare | None = getattr(responder, "prepare", None)
+            if prepare is not None:
+                ready = prepare(message, self.clock.now())
+                if ready is None:
+                    self._emit(Event("skipped", participant, message.message_type, "called off"))
+                    continue
+                message = ready
             at = self.clock.now()
             self._pushing += 1
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,20 +54,29 @@ class Chain:
         profile: str = "zoetermeer-2020",
         start: dt.datetime,
         autopilot: bool = True,
+        prices: Mapping[str, int] | None = None,
         printer: Printer | None = None,
     ) -> Chain:
+        """``prices``: the simulated providers' own tariffs where they differ from the contract."""
         certs = settings.certs_dir
         if not (certs / pki.CA_CERT).exists():
             pki.init(certs, Registry.load(settings.registry))
         clock = VirtualClock(start)
-        gateway = await Gateway.start(settings, clock=clock)
+        gateway = await Gateway.start(settings.with_overrides(simulate=True), clock=clock)
         registry = gateway.registry
+        contract = get_profile(profile)
         responders: list[Municipality | Provider] = [
-            Municipality(registry.get(m.role, m.code) or m, get_profile(profile))
-            for m in municipalities
+            Municipality(registry.get(m.role, m.code) or m, contract) for m in municipalities
         ]
         responders += [
-            Provider(registry.get(p.role, p.code) or p, autopilot=autopilot) for p in providers
+            Provider(
+                registry.get(p.role, p.code) or p,
+                autopilot=autopilot,
+                profile=contract,
+                prices=prices,
+                workdays=clock.workdays,
+            )
+            for p in providers
         ]
         # The simulated participants start afresh: what their inboxes still held from an
         # earlier run (it is in the ledger) would otherwise be answered now.
@@ -80,7 +89,8 @@ class Chain:
             clock=clock,
             responders=list(responders),
             registry=gateway.registry,
-            policies=Policies(),
+            policies=gateway.policies or Policies(),
+            workdays=clock.workdays,
         )
         chain = cls(gateway, runner, clock, certs)
         runner.listeners.append(chain._record)
