@@ -39,12 +39,14 @@ _identities: weakref.WeakKeyDictionary[object, Participant] = weakref.WeakKeyDic
 @web.middleware
 async def identity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     transport = request.transport
-    participant = _identities.get(transport) if transport is not None else None
+    # Keyed by the connection's SSLObject: uvloop's transports cannot be weakly referenced.
+    connection = transport.get_extra_info("ssl_object") if transport is not None else None
+    participant = _identities.get(connection) if connection is not None else None
     if participant is None:
         cert = transport.get_extra_info("peercert") if transport is not None else None
         participant = participant_from_peercert(cert, request.app[REGISTRY])
-        if transport is not None:
-            _identities[transport] = participant
+        if connection is not None:
+            _identities[connection] = participant
     request[PARTICIPANT] = participant
     return await handler(request)
 
