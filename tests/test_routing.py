@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 import uuid
@@ -198,18 +199,32 @@ async def test_rejected_message_is_dead_lettered(broker: Broker, amqp_url: str) 
 async def test_events_land_on_the_events_exchange(broker: Broker, amqp_url: str) -> None:
     """publish_event sends JSON to iwmo.events under its routing key; subscribers get it."""
     async with Broker.events(amqp_url, "sla.#") as events:
-        await broker.publish_event("sla.late", {"traceer_id": "x", "participant": ZOETERMEER})
+        await broker.publish_event(
+            "sla.late",
+            {"traceer_id": "x", "participant": ZOETERMEER, "due": dt.date(2020, 3, 4)},
+        )
         await broker.publish_event("other.thing", {"ignored": True})
         async with asyncio.timeout(10):
             event = await anext(events)
     assert event.routing_key == "sla.late"
-    assert event.payload == {"traceer_id": "x", "participant": "gemeente-0637"}
+    assert event.payload == {"traceer_id": "x", "participant": "gemeente-0637", "due": "2020-03-04"}
 
 
 async def test_event_without_subscribers_is_not_an_error(broker: Broker) -> None:
     """An event nobody listens to is confirmed and dropped, not refused."""
     await broker.publish_event("sla.late", {"count": 1})
     assert broker.ready
+
+
+async def test_publish_after_close_raises_broker_unavailable(amqp_url: str) -> None:
+    """A closed broker is not ready and refuses to publish instead of hanging."""
+    broker = await Broker.connect(amqp_url, participants=PARTICIPANTS)
+    readiness = [broker.ready]
+    await broker.close()
+    readiness.append(broker.ready)
+    assert readiness == [True, False]
+    with pytest.raises(BrokerUnavailable, match="not connected"):
+        await broker.publish(routed())
 
 
 async def test_delivery_without_gateway_headers_is_malformed(broker: Broker, amqp_url: str) -> None:
