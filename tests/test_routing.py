@@ -18,6 +18,7 @@ from gateway.errors import BrokerUnavailable, MalformedDelivery, TopologyError, 
 from gateway.participants import Participant, Registry, Role
 from gateway.routing import (
     DEAD_LETTER_QUEUE,
+    DELIVERY_LIMIT,
     ROUTE_EXCHANGE,
     Broker,
     Header,
@@ -194,6 +195,32 @@ async def test_rejected_message_is_dead_lettered(broker: Broker, amqp_url: str) 
                 raise HandlerFailed
     dead = await receive(amqp_url, DEAD_LETTER_QUEUE)
     assert message_from_delivery(dead, registry=REGISTRY) == sent
+
+
+async def test_message_requeued_past_the_delivery_limit_is_dead_lettered(
+    broker: Broker, amqp_url: str
+) -> None:
+    """A handler that keeps requeueing a message loses it to iwmo.dead after DELIVERY_LIMIT."""
+    sent = routed(PROVIDER_A, sender=LEIDEN, message_type="WMO301")
+    await broker.publish(sent)
+
+    class NotNow(Exception):
+        pass
+
+    attempts = 0
+    async with Broker.consumer(amqp_url, PROVIDER_A) as messages, asyncio.timeout(30):
+        while attempts <= DELIVERY_LIMIT:
+            incoming = await anext(messages)
+            attempts += 1
+            with pytest.raises(NotNow):
+                async with incoming.process(requeue=True):
+                    raise NotNow
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await anext(messages)
+    assert attempts == DELIVERY_LIMIT + 1
+    dead = await receive(amqp_url, DEAD_LETTER_QUEUE)
+    assert dead.message_id == sent.traceer_id
 
 
 async def test_events_land_on_the_events_exchange(broker: Broker, amqp_url: str) -> None:
