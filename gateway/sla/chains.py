@@ -72,9 +72,10 @@ class Chains:
         answers.
         """
         root = doc.getroot()
+        closing = self._closing(message_type, root, sender, recipient, answers)
         return ChainStep(
             opens=tuple(self._opens(message_type, root, sender, recipient, received)),
-            closes=(self._closing(message_type, root, sender, recipient, answers),),
+            closes=() if closing is None else (closing,),
         )
 
     def _opens(
@@ -101,8 +102,11 @@ class Chains:
         sender: Participant,
         recipient: Participant,
         answers: str | None,
-    ) -> Closing:
+    ) -> Closing | None:
         if message_type.is_retour:
+            # A retour meets only what the message it names opened; naming none, it meets nothing.
+            if answers is None:
+                return None
             return Closing(message_type.name, sender.key, recipient.key, answers=answers)
         element = _REFERENCES.get(message_type.number)
         references = tuple(_texts(root, element)) if element else ()

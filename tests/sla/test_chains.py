@@ -101,3 +101,19 @@ def test_305_meets_by_toewijzingnummer_and_301_by_referentie(reference: Path) ->
     assert start.references == ("300201", "300202")
     [assignment] = step_of(reference, "WMO301").closes
     assert assignment.references == ("42420002",)
+
+
+def test_retour_naming_no_message_meets_nothing(reference: Path) -> None:
+    """A retour without the identification it answers does not meet any obligation."""
+    catalog = default_catalog()
+    doc = parse_xml(example(reference, "WMO302"))
+    step = Chains(get_profile()).step(
+        catalog.identify(doc),
+        doc,
+        sender=party("42420001"),
+        recipient=party("0384"),
+        received=MONDAY,
+        answers=None,
+    )
+    assert step.closes == ()
+    assert not step
