@@ -7,8 +7,10 @@ and anything else is "not found" (404), never "forbidden", so ids of others leak
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from aiohttp import BodyPartReader, web
 
@@ -27,7 +29,10 @@ STATUS = "/berichtenservice/berichtstatus/rest-pull/v3"
 INGRESS = web.AppKey("ingress", Ingress)
 REGISTRY = web.AppKey("registry", Registry)
 BASE_URL = web.AppKey("base_url", str)
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
 PARTICIPANT = web.RequestKey("participant", Participant)
+
+T = TypeVar("T")
 
 MAX_PULL = 250
 XML_TYPES = ("application/xml", "text/xml")
@@ -66,7 +71,7 @@ async def push(request: web.Request) -> web.Response:
             f"not {request.content_type or 'no content type'}",
         )
     _check_length(request, ingress.max_message_bytes + 1024 * 1024)
-    parts = await _read_parts(request, ingress.max_message_bytes)
+    parts = await _in_time(request, _read_parts(request, ingress.max_message_bytes))
     metadata = parse_push_metadata(parts["berichtMetadata"])
     await ingress.submit(
         Submission(
@@ -92,7 +97,7 @@ async def post_message(request: web.Request) -> web.Response:
             f"expected application/xml, not {request.content_type or 'no content type'}",
         )
     _check_length(request, ingress.max_message_bytes)
-    payload = await request.read()
+    payload = await _in_time(request, request.read())
     references = {}
     for name in ("traceerId", "conversatieId", "alsAntwoordOp"):
         value = request.query.get(name)
@@ -120,6 +125,21 @@ def _receipt_json(receipt: Receipt) -> dict[str, Any]:
         "berichtstatus": receipt.status.value,
         "herhaald": receipt.replay,
     }
+
+
+async def _in_time(request: web.Request, reading: Awaitable[T]) -> T:
+    """Read the body within GATEWAY_BODY_TIMEOUT: a body that trickles or never comes would
+    otherwise hold a connection (and its buffers) for ever."""
+    limit = request.app[BODY_TIMEOUT]
+    try:
+        async with asyncio.timeout(limit):
+            return await reading
+    except TimeoutError:
+        raise Refused(
+            408,
+            "Request timeout",
+            f"the request body did not arrive within {limit:g} s (GATEWAY_BODY_TIMEOUT)",
+        ) from None
 
 
 def _check_length(request: web.Request, limit: int) -> None:
@@ -329,7 +349,12 @@ async def ledger_errors(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 def participants_app(
-    ingress: Ingress, registry: Registry, *, base_url: str, client_max_size: int
+    ingress: Ingress,
+    registry: Registry,
+    *,
+    base_url: str,
+    client_max_size: int,
+    body_timeout: float = 30.0,
 ) -> web.Application:
     app = web.Application(
         middlewares=[problems_middleware, ledger_errors, identity_middleware],
@@ -338,6 +363,7 @@ def participants_app(
     app[INGRESS] = ingress
     app[REGISTRY] = registry
     app[BASE_URL] = base_url
+    app[BODY_TIMEOUT] = body_timeout
     app.router.add_post(f"{PUSH}/berichten", push)
     app.router.add_post("/v1/messages", post_message)
     app.router.add_get(f"{PULL}/berichten", pull_list)
