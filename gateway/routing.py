@@ -204,8 +204,12 @@ class Broker:
             async with asyncio.timeout(self._publish_timeout):
                 result = await self._inboxes[participant].purge()
         except TimeoutError as exc:
-            raise BrokerUnavailable(f"RabbitMQ did not purge {participant.queue}") from exc
-        return int(getattr(result, "message_count", 0) or 0)
+            raise BrokerUnavailable(
+                f"RabbitMQ did not purge {participant.queue} within {self._publish_timeout:g} s"
+            ) from exc
+        except CONNECTION_EXCEPTIONS as exc:
+            raise BrokerUnavailable(f"purging {participant.queue}: {exc!r}") from exc
+        return result.message_count or 0
 
     @staticmethod
     def events(url: str, pattern: str = "#") -> AbstractAsyncContextManager[AsyncIterator[Event]]:

@@ -163,6 +163,19 @@ async def test_ensure_participant_makes_a_new_recipient_routable(
     assert message_from_delivery(await receive(amqp_url, NOT_REGISTERED), registry=REGISTRY) == sent
 
 
+async def test_purge_empties_an_inbox_and_counts_what_it_held(
+    broker: Broker, amqp_url: str
+) -> None:
+    """purge drops what waits on one inbox, says how much, and leaves other inboxes alone."""
+    for _ in range(3):
+        await broker.publish(routed(ZOETERMEER))
+    kept = routed(LEIDEN)
+    await broker.publish(kept)
+    assert await broker.purge(ZOETERMEER) == 3
+    assert await broker.purge(ZOETERMEER) == 0
+    assert (await receive(amqp_url, LEIDEN)).message_id == kept.traceer_id
+
+
 async def test_many_concurrent_publishes_are_all_confirmed_and_delivered(
     broker: Broker, amqp_url: str
 ) -> None:
