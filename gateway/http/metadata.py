@@ -107,6 +107,11 @@ def parse_push_metadata(raw: bytes) -> PushMetadata:
         raise Refused(
             400, "Invalid berichtMetadata", f"berichtMetadata is not JSON: {exc}"
         ) from exc
+    except RecursionError:
+        # json.loads recurses per nesting level: "[[[[..." of 100 kB would otherwise be a 500.
+        raise Refused(
+            400, "Invalid berichtMetadata", "berichtMetadata is nested too deeply"
+        ) from None
     p = _Problems()
     top = p.mapping(
         document,
