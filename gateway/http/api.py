@@ -15,7 +15,13 @@ from typing import Any, TypeVar
 from aiohttp import BodyPartReader, web
 
 from gateway.errors import LedgerUnavailable, Refused
-from gateway.http.metadata import is_uuid, parse_push_metadata, pull_metadata, status_entry
+from gateway.http.metadata import (
+    is_uuid,
+    parse_push_metadata,
+    pull_metadata,
+    status_entry,
+    whole_number,
+)
 from gateway.http.openapi import openapi_document
 from gateway.http.problems import Handler, problem, problems_middleware
 from gateway.identity import participant_from_peercert
@@ -282,8 +288,7 @@ def _zoekpad(body: object, caller: Participant) -> dict[str, str]:
         if not isinstance(body[name], str) or not 1 <= len(body[name]) <= longest:
             errors.append(f"{name}: expected a string of 1 to {longest} characters")
     for name in given & {"berichtversie", "berichtsubversie"}:
-        number = body[name]
-        if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= 999:
+        if whole_number(body[name], 0, 999) is None:
             errors.append(f"{name}: expected a whole number from 0 to 999")
     for name in given & {"conversatieId", "alsAntwoordOp"}:
         if not isinstance(body[name], str) or not is_uuid(body[name]):

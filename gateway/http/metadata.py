@@ -85,10 +85,19 @@ class _Problems:
                 self.text(text, f"{where}.waarde[{m}]", max_length=250)
 
     def integer(self, value: object, path: str) -> int | None:
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 999:
+        number = whole_number(value, 0, 999)
+        if number is None:
             self.errors.append(f"{path}: expected a whole number from 0 to 999")
-            return None
-        return value
+        return number
+
+
+def whole_number(value: object, low: int, high: int) -> int | None:
+    """``value`` if it is a whole number from ``low`` to ``high``; to JSON, 3 and 3.0 are alike."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value) if low <= value <= high else None
 
 
 def is_uuid(text: str) -> bool:
