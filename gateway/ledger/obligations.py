@@ -31,6 +31,10 @@ class Opening:
     due: dt.datetime
     product: str | None = None
     reference: str | None = None
+    met_on_admission: bool = False
+    """Opened and met by the trigger itself: the rule counts from an event the message reports
+    after the fact (care that started before its 315, a period before its 323), so the record
+    is whether the message came in time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,10 @@ async def record(
                     "conversatie_id": trigger.conversatie_id,
                     "opened_at": now,
                     "due": opening.due,
+                    # every row has the same keys: one executemany
+                    "met_at": now if opening.met_on_admission else None,
+                    "met_by": trigger.traceer_id if opening.met_on_admission else None,
+                    "met_by_type": trigger.message_type if opening.met_on_admission else None,
                 }
                 for opening in step.opens
             ],

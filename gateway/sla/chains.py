@@ -9,18 +9,25 @@ which dates and products it carries, and which earlier obligation an answer meet
 - a 301 or 319 meets a 315's or 317's obligation by ReferentieAanbieder (per requested product);
 - a 305 or 307 meets a 301's obligation by ToewijzingNummer (per assigned product).
 
+Some rules count from an event the gateway only learns of from the message owed itself: care
+that started (a KIB product reported by a 315 within 2 working days of its start) or a 4-week
+period that ended (declared by a 323 by the invoicing date). Such a message opens the obligation
+and meets it at once, so that the ledger records whether it came in time.
+
 Runs on the ingress's hot path, once per message, on the tree already parsed and validated.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from lxml import etree
 
-from gateway.deadlines import Due, Facts, Profile
+from gateway.deadlines import Due, Event, Facts, Profile
+from gateway.errors import CalendarError
 from gateway.ledger.obligations import ChainStep, Closing, Opening
 from gateway.participants import Participant
 from gateway.standard.message_types import MessageType
@@ -39,6 +46,12 @@ class Item:
 _ITEMS: dict[int, tuple[str, str, dict[str, str]]] = {
     301: ("ToegewezenProduct", "ToewijzingNummer", {"start": "Ingangsdatum", "end": "Einddatum"}),
     315: ("AangevraagdProduct", "ReferentieAanbieder", {"start": "ToewijzingIngangsdatum"}),
+}
+
+# Per message number: the event it reports after the fact, its line element and the event's day.
+_REPORTS: dict[int, tuple[Event, str | None, str]] = {
+    315: (Event.CARE_STARTED, "AangevraagdProduct", "ToewijzingIngangsdatum"),
+    323: (Event.PERIOD_ENDED, None, "Begindatum"),
 }
 
 # What an answer quotes to say which obligation it meets.
@@ -74,7 +87,10 @@ class Chains:
         root = doc.getroot()
         closing = self._closing(message_type, root, sender, recipient, answers)
         return ChainStep(
-            opens=tuple(self._opens(message_type, root, sender, recipient, received)),
+            opens=(
+                *self._opens(message_type, root, sender, recipient, received),
+                *self._reported(message_type, root, sender, recipient),
+            ),
             closes=() if closing is None else (closing,),
         )
 
@@ -94,6 +110,34 @@ class Chains:
                 if is_retour and index > 0:
                     continue
                 yield _opening(due, sender, recipient, None if is_retour else item.reference)
+
+    def _reported(
+        self,
+        message_type: MessageType,
+        root: etree._Element,
+        sender: Participant,
+        recipient: Participant,
+    ) -> Iterator[Opening]:
+        shape = _REPORTS.get(message_type.number)
+        if shape is None:
+            return
+        event, line, day_element = shape
+        lines = list(root.iter(f"{{*}}{line}")) if line else [root]
+        for element in lines:
+            day = _date(next(_texts(element, day_element), None))
+            if day is None:
+                continue
+            code = next(_texts(element, "Code"), None) if line else None
+            facts = Facts(products=(code,) if code else ())
+            reference = next(_texts(element, "ReferentieAanbieder"), None) if line else None
+            try:
+                dues = self.profile.obligations_on(event, day, facts, message_type.standard)
+            except CalendarError:
+                continue  # a day outside the period calendar: no rule can count from it
+            for due in dues:
+                if due.owed == message_type:
+                    opening = _opening(due, sender, recipient, reference)
+                    yield dataclasses.replace(opening, met_on_admission=True)
 
     def _closing(
         self,

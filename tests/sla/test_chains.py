@@ -71,7 +71,9 @@ def test_315_opens_one_316_and_a_301_or_319_per_requested_product(reference: Pat
 def test_323_opens_its_325_per_profile(reference: Path) -> None:
     """A 323 opens its 325: 10 working days in iStandaarden 3.2, 20 in Zoetermeer's contract."""
     [standard] = step_of(reference, "WMO323").opens
-    [contract] = step_of(reference, "WMO323", "zoetermeer-2020").opens
+    [contract] = [
+        o for o in step_of(reference, "WMO323", "zoetermeer-2020").opens if o.owed == "WMO325"
+    ]
     assert (standard.owed, standard.debtor, standard.creditor) == (
         "WMO325",
         "gemeente-0384",
@@ -117,3 +119,35 @@ def test_retour_naming_no_message_meets_nothing(reference: Path) -> None:
     )
     assert step.closes == ()
     assert not step
+
+
+def test_kib_315_and_323_record_whether_they_came_in_time(reference: Path) -> None:
+    """Zoetermeer 2020: a KIB 315 is owed 2 working days after its start, a 323 by invoicing."""
+    catalog = default_catalog()
+    payload = example(reference, "WMO315").replace(b"ABCDE", b"02201")  # KIB (seed 003, 4.2)
+    doc = parse_xml(payload)
+    chains = Chains(get_profile("zoetermeer-2020"))
+    step = chains.step(
+        catalog.identify(doc),
+        doc,
+        sender=party("42420001"),
+        recipient=party("0384"),
+        received=MONDAY,
+        answers=None,
+    )
+    [kib] = [o for o in step.opens if o.owed == "WMO315"]
+    assert kib.met_on_admission
+    assert (kib.rule, kib.debtor, kib.product, kib.reference) == (
+        "zoetermeer-4.2",
+        "aanbieder-42420001",
+        "02201",
+        "42420001",
+    )
+    assert kib.due == end_of(5, 6)  # ToewijzingIngangsdatum Thursday 1 June + 2 working days
+
+    [declared] = [
+        o for o in step_of(reference, "WMO323", "zoetermeer-2020").opens if o.owed == "WMO323"
+    ]
+    assert declared.met_on_admission
+    assert declared.rule == "zoetermeer-bijlage-4"
+    assert [o.owed for o in step_of(reference, "WMO323").opens] == ["WMO325"]

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.clock import VirtualClock
 from gateway.config import sqlalchemy_url
+from gateway.deadlines import get_profile
 from gateway.ledger import Ledger
 from gateway.ledger.schema import MIGRATIONS, metadata, schema_version
+from gateway.sla.chains import Chains
 from gateway.sla.store import ObligationStore, Query, State
 from tests.sla.conftest import Admitter
 
@@ -160,3 +163,18 @@ async def test_a_version_1_ledger_is_migrated_to_the_obligations_schema(db_url: 
         assert set(metadata.tables) <= set(tables)
     finally:
         await ledger.close()
+
+
+async def test_message_owed_after_the_fact_is_recorded_met_late(
+    sla_ledger: Ledger, reference: Path, clock: VirtualClock
+) -> None:
+    """A 323 for April declared in August (Zoetermeer 2020) is stored opened and met late."""
+    admitter = Admitter(sla_ledger, Chains(get_profile("zoetermeer-2020")), reference)
+    declaration = await admitter.admit("WMO323")
+    store = ObligationStore(sla_ledger)
+    [declared] = await store.find(Query(message="WMO323"), clock.now())
+    assert declared.met_by == declaration.traceer_id
+    assert declared.met_at == clock.now()
+    assert declared.state(clock.now()) is State.MET_LATE
+    [answer] = await store.find(Query(message="WMO325", open=True), clock.now())
+    assert answer.rule == "zoetermeer-6.1.1"
