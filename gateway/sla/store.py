@@ -177,7 +177,7 @@ class ObligationStore:
         if query.message:
             select = select.where(c.owed == query.message.strip().upper())
         if query.participant:
-            keys = _participant_keys(query.participant)
+            keys = participant_keys(query.participant)
             select = select.where(sa.or_(c.debtor.in_(keys), c.creditor.in_(keys)))
         if query.open:
             select = select.where(c.met_at.is_(None))
@@ -336,7 +336,8 @@ class ObligationStore:
             raise LedgerUnavailable(f"ledger read failed: {exc}") from exc
 
 
-def _participant_keys(text: str) -> list[str]:
+def participant_keys(text: str) -> list[str]:
+    """The keys a code or key stands for; ``ConfigError`` for a malformed key."""
     word = text.strip()
     if "-" in word or ":" in word:
         return [Participant.parse(word).key]

@@ -17,7 +17,8 @@ from aiohttp import web
 from gateway.clock import Clock
 from gateway.clock_api import describe
 from gateway.deadlines import WorkingDays
-from gateway.sla.store import ObligationStore, Query, Tally
+from gateway.errors import ConfigError
+from gateway.sla.store import ObligationStore, Query, Tally, participant_keys
 
 STORE = web.AppKey("sla_store", ObligationStore)
 SLA_CLOCK = web.AppKey("sla_clock", Clock)
@@ -65,10 +66,16 @@ def query_of(request: web.Request) -> Query:
         if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
             raise ValueError(f"limit={limit_text!r}: expected a number from 1 to {MAX_LIMIT}")
         limit = int(limit_text)
+    participant = request.query.get("participant") or None
+    if participant is not None:
+        try:
+            participant_keys(participant)
+        except ConfigError as exc:
+            raise ValueError(f"participant={participant!r}: {exc}") from None
     return Query(
         late=_flag(request, "late"),
         open=_flag(request, "open"),
-        participant=request.query.get("participant") or None,
+        participant=participant,
         message=request.query.get("message") or None,
         limit=limit,
     )

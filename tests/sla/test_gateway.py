@@ -108,6 +108,9 @@ async def test_report_filters_over_the_ops_port(
     bad = await provider.session.get(f"{running.ops_url}/sla/obligations?late=maybe")
     assert bad.status == 400
     assert "late" in (await bad.json())["detail"]
+    bad = await provider.session.get(f"{running.ops_url}/sla/obligations?participant=gemeente-x")
+    assert bad.status == 400
+    assert "participant" in (await bad.json())["detail"]
 
 
 async def test_dashboard_data_shows_the_chain_and_statuses(
