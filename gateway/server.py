@@ -26,6 +26,7 @@ from gateway.handlers.policy import POLICIES_ENV, Policies, parse_table
 from gateway.handlers.policy_api import add_policy_routes
 from gateway.http.api import participants_app
 from gateway.http.ops import ops_app
+from gateway.http.problems import Handler
 from gateway.ingress import Ingress
 from gateway.ledger import Ledger
 from gateway.ledger.retention import RetentionJob, RetentionPolicy
@@ -44,6 +45,32 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 30.0
 
 
+class InFlight:
+    """Counts the requests being handled, so that a stop can wait for them.
+
+    aiohttp's own shutdown marks every connection closing first and from then on drops the bytes
+    that arrive on it, so a request whose body was still coming in would never finish. The stop
+    therefore closes the listening sockets, waits here until the requests in flight are done, and
+    only then lets aiohttp close the connections.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.count += 1
+        self.idle.clear()
+        try:
+            return await handler(request)
+        finally:
+            self.count -= 1
+            if not self.count:
+                self.idle.set()
+
+
 @dataclass
 class Gateway:
     """A started gateway; ``port``/``ops_port`` are the bound ports (useful with port 0)."""
@@ -57,6 +84,7 @@ class Gateway:
     ops: web.Application
     clock: Clock
     runners: list[web.AppRunner] = field(default_factory=list)
+    in_flight: InFlight = field(default_factory=InFlight)
     port: int = 0
     ops_port: int = 0
     monitor: Monitor | None = None
@@ -138,6 +166,7 @@ class Gateway:
                 client_max_size=settings.max_message_bytes + 1024 * 1024,
                 body_timeout=settings.body_timeout,
             )
+            api.middlewares.insert(0, gateway.in_flight.middleware)
             gateway.port = await gateway._serve(api, settings.host, settings.port, tls)
             gateway.ops_port = await gateway._serve(ops, settings.ops_host, settings.ops_port)
             gateway.monitor.start()
@@ -167,6 +196,18 @@ class Gateway:
 
     async def stop(self) -> None:
         """Close the doors, finish what is in flight, then let go of broker and ledger."""
+        for runner in self.runners:
+            for site in list(runner.sites):
+                await site.stop()  # no new connections; open ones keep being served
+        try:
+            async with asyncio.timeout(SHUTDOWN_GRACE):
+                await self.in_flight.idle.wait()
+        except TimeoutError:
+            log.warning(
+                "%d request(s) still in flight after %g s; closing anyway",
+                self.in_flight.count,
+                SHUTDOWN_GRACE,
+            )
         for runner in reversed(self.runners):
             await runner.cleanup()
         self.runners.clear()
