@@ -238,6 +238,9 @@ async def pull_search(request: web.Request) -> web.Response:
         body = await request.json()
     except ValueError as exc:
         raise Refused(400, "Invalid Zoekpad", f"the body is not JSON: {exc}") from exc
+    except RecursionError:
+        # json.loads recurses per nesting level: deep "[[[[..." would otherwise be a 500.
+        raise Refused(400, "Invalid Zoekpad", "the body is nested too deeply") from None
     filters = _zoekpad(body, participant(request))
     messages = await request.app[INGRESS].ledger.inbox(
         participant(request).key, limit=limit, **filters
