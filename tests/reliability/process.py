@@ -75,7 +75,7 @@ class GatewayProcess:
 
     async def start(self, *, within: float = 30.0) -> None:
         """Start the process and wait until it answers ``/readyz`` with 200."""
-        self._spawn()
+        self.spawn()
         deadline = time.monotonic() + within
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
@@ -90,7 +90,8 @@ class GatewayProcess:
                 await asyncio.sleep(0.1)
         pytest.fail(f"gateway not ready within {within:g} s:\n{self.log()}")
 
-    def _spawn(self) -> None:
+    def spawn(self) -> None:
+        """Start the process; do not wait for it."""
         env = {
             **os.environ,
             **self.env,

@@ -1,0 +1,128 @@
+"""Every case of the hostile corpus is a 4xx problem+json; the gateway stays up, memory bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.participants import Participant
+from gateway.tls import client_context
+from tests.fixtures.broker import VhostPool, amqp_url_for
+from tests.hostile.corpus import Case, corpus
+from tests.hostile.rawhttp import Answer, send
+from tests.reliability.process import GatewayProcess, rss_kib
+
+CASES = corpus()
+BODY_TIMEOUT = 2  # seconds the gateway waits for a body that does not come
+
+
+@pytest.fixture(scope="module")
+def hostile_gateway(
+    certs_dir: Path, vhost_pool: VhostPool, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """One gateway process for the whole corpus, so that what one case leaves behind shows."""
+    directory = tmp_path_factory.mktemp("hostile")
+    vhost = vhost_pool.take()
+    process = GatewayProcess(
+        {
+            "GATEWAY_AMQP_URL": amqp_url_for(vhost),
+            "GATEWAY_DB_URL": f"sqlite:///{directory / 'ledger.db'}",
+            "GATEWAY_CERTS": str(certs_dir),
+            "GATEWAY_BODY_TIMEOUT": str(BODY_TIMEOUT),
+        },
+        directory / "gateway.log",
+    )
+    process.spawn()
+    try:
+        _wait_ready(process)
+        yield process
+    finally:
+        process.stop()
+        vhost_pool.give_back(vhost)
+
+
+def _wait_ready(process: GatewayProcess, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not process.alive():
+            pytest.fail(f"gateway exited:\n{process.log()}")
+        try:
+            with urllib.request.urlopen(f"{process.ops_url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"gateway not ready:\n{process.log()}")
+
+
+_contexts: dict[str, ssl.SSLContext] = {}
+
+
+def context_for(certs_dir: Path, participant: str) -> ssl.SSLContext:
+    if participant not in _contexts:
+        _contexts[participant] = client_context(certs_dir, Participant.parse(participant))
+    return _contexts[participant]
+
+
+async def answer_to(case: Case, gateway: GatewayProcess, certs_dir: Path) -> Answer:
+    return await send(
+        "127.0.0.1", gateway.port, context_for(certs_dir, case.participant), case.request
+    )
+
+
+def check_refused(case: Case, answer: Answer) -> None:
+    assert answer.status in case.statuses, (answer.status, answer.body[:500])
+    assert answer.content_type == "application/problem+json", answer.body[:300]
+    body = answer.json()
+    assert isinstance(body, dict)
+    assert body["status"] == answer.status
+    assert body.get("title")
+    for secret in (b"root:x:0:0", b"[build-system]", b"guest:guest", b"Traceback"):
+        assert secret not in answer.body, f"the answer leaks {secret!r}"
+
+
+def test_corpus_has_at_least_200_cases() -> None:
+    """The issue asks for a corpus of at least 200 hostile cases."""
+    assert len(CASES) >= 200
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+async def test_hostile_case_is_a_4xx_problem(
+    case: Case, hostile_gateway: GatewayProcess, certs_dir: Path
+) -> None:
+    """The case is refused with a 4xx problem+json, leaks nothing, and the gateway stays up."""
+    answer = await answer_to(case, hostile_gateway, certs_dir)
+    check_refused(case, answer)
+    assert hostile_gateway.alive()
+
+
+async def test_corpus_again_keeps_memory_bounded(
+    hostile_gateway: GatewayProcess, certs_dir: Path
+) -> None:
+    """A second and third pass of the corpus, eight at a time, grow the gateway's RSS by < 10%."""
+    quick = [c for c in CASES if c.request.pause == 0 and c.request.content_length is None]
+
+    async def one_pass() -> None:
+        gate = asyncio.Semaphore(8)
+
+        async def run(case: Case) -> None:
+            async with gate:
+                check_refused(case, await answer_to(case, hostile_gateway, certs_dir))
+
+        await asyncio.gather(*(run(case) for case in quick))
+
+    await one_pass()
+    warmed = rss_kib(hostile_gateway.pid)
+    await one_pass()
+    after = rss_kib(hostile_gateway.pid)
+    assert hostile_gateway.alive()
+    assert after < warmed * 1.10, f"RSS grew from {warmed} to {after} KiB over one pass"
+    assert after < 1024 * 1024, f"RSS {after} KiB: over 1 GiB"
