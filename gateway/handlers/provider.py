@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -32,6 +33,7 @@ from gateway.standard.xmlsafe import parse_xml
 
 PLANNED_END = "19"
 CHANGE_REQUEST_END = "37"
+TEMPORARY_END = "20"
 FIRST_DELIVERY = "1"
 TARIEF_ONJUIST = "0611"
 # Without an Einddatum, declarations are planned this many months ahead.
@@ -48,6 +50,8 @@ class Care:
     einddatum: dt.date | None
     bsn: str = ""
     omvang: model.Omvang | None = None
+    origin: tuple[Received, model.ToewijzingClient] | None = None
+    """The 301 that assigned it, and its client: what a stop or a restart is built from."""
 
 
 class Provider:
@@ -176,6 +180,7 @@ class Provider:
                 )
                 care.bsn = client.bsn
                 care.omvang = product.omvang
+                care.origin = (received, client)
                 self.care[key] = care
                 out.append(self._start(received, client, care, today))
                 if care.einddatum is not None:
@@ -211,8 +216,14 @@ class Provider:
         )
 
     def _start(
-        self, received: Received, client: model.ToewijzingClient, care: Care, today: dt.date
+        self,
+        received: Received,
+        client: model.ToewijzingClient,
+        care: Care,
+        today: dt.date,
+        begindatum: dt.date | None = None,
     ) -> Outgoing:
+        begindatum = begindatum or care.ingangsdatum
         standard = received.message_type.standard
         body = model.StartClient(
             bsn=client.bsn,
@@ -224,13 +235,13 @@ class Provider:
                     toewijzing_nummer=care.nummer,
                     product=care.product,
                     toewijzing_ingangsdatum=care.ingangsdatum,
-                    begindatum=care.ingangsdatum,
+                    begindatum=begindatum,
                     status_aanlevering=FIRST_DELIVERY,
                 ),
             ),
         )
         # The Dagtekening is the day it goes out, not the day it was planned.
-        day = max(today, care.ingangsdatum)
+        day = max(today, begindatum)
         message_type = MessageType.of(standard, 305)
         return Outgoing(
             message_type=message_type,
@@ -238,7 +249,7 @@ class Provider:
             recipient=received.sender,
             conversatie_id=received.conversatie_id,
             als_antwoord_op=None,
-            not_before=care.ingangsdatum,
+            not_before=begindatum,
         )
 
     def _stop(
@@ -280,6 +291,39 @@ class Provider:
             key=_stop_key((received.sender.code, client.bsn, care.nummer), reden),
         )
 
+    # -- what a scenario has the provider do of its own accord ---------------------------------
+
+    def stop_care(
+        self, bsn: str, nummer: int, einddatum: dt.date, reden: str, today: dt.date
+    ) -> list[Outgoing]:
+        """End the care of assignment ``nummer`` on ``einddatum`` (a 307 with ``reden``).
+
+        The planned stop is called off; a 301 that later ends the assignment on that same day
+        (the municipality's withdrawal) asks for no second 307.
+        """
+        key, care, (received, client) = self._care_of(bsn, nummer)
+        self._called_off.add(_stop_key(key, PLANNED_END))
+        care.einddatum = einddatum
+        return [self._stop(received, client, care, einddatum, reden, today)]
+
+    def pause_care(
+        self, bsn: str, nummer: int, last_day: dt.date, restart: dt.date, today: dt.date
+    ) -> list[Outgoing]:
+        """Stop delivering after ``last_day`` for a while (307, reden 20, levering is tijdelijk
+        beeindigd) and start again on ``restart`` (a new 305), as seed 003 section 5.4 says."""
+        _key, care, (received, client) = self._care_of(bsn, nummer)
+        stop = self._stop(received, client, care, last_day, TEMPORARY_END, today)
+        start = self._start(received, client, care, today, begindatum=restart)
+        return [stop, start]
+
+    def _care_of(
+        self, bsn: str, nummer: int
+    ) -> tuple[tuple[str, str, int], Care, tuple[Received, model.ToewijzingClient]]:
+        for key, care in self.care.items():
+            if key[1:] == (bsn, nummer) and care.origin is not None:
+                return key, care, care.origin
+        raise ValueError(f"{self.participant}: no care for Bsn {bsn}, assignment {nummer}")
+
     # -- declarations ----------------------------------------------------------------------------
 
     def _plan_declarations(self, received: Received, care: Care) -> list[Outgoing]:
@@ -293,7 +337,8 @@ class Provider:
                 message_type=MessageType.of(received.message_type.standard, 323),
                 payload=b"",
                 recipient=municipality,
-                conversatie_id=f"declaratie-{municipality.code}-{month}",
+                # A declaration starts a conversation of its own (VSP: a UUID).
+                conversatie_id=str(uuid.uuid4()),
                 als_antwoord_op=None,
                 not_before=declaring.declaration_day(month, self.workdays),
                 key=f"declare:{municipality.key}:{month}",

@@ -59,6 +59,8 @@ class Event:
     message_type: MessageType
     detail: str = ""
     at: dt.datetime | None = None
+    payload: bytes | None = field(default=None, repr=False)
+    """For "received" and "sent": the message itself."""
 
 
 Listener = Callable[[Event], None]
@@ -139,13 +141,25 @@ class HandlerRunner:
                             received.message_type,
                             routed.sender.key,
                             received.received,
+                            received.payload,
                         )
                     )
                     outgoing = responder.answer(
                         received, received.received, self._rejecter(participant)
                     )
-                    self._spawn(self._send_all(responder, received, outgoing))
+                    self._spawn(self._send_all(responder, received.received, outgoing))
                     await self._confirm(participant, received.traceer_id)
+
+    def initiate(self, participant: Participant, outgoing: list[Outgoing]) -> None:
+        """Have a simulated participant send of its own accord (a stop a scenario decides on).
+
+        The messages go as its policies say, counted from now, like its answers.
+        """
+        for responder in self.responders:
+            if responder.participant.key == participant.key:
+                self._spawn(self._send_all(responder, self.clock.now(), outgoing))
+                return
+        raise ValueError(f"{participant} is not simulated here")
 
     def _rejecter(self, participant: Participant) -> Callable[[MessageType], str | None]:
         def reject(message_type: MessageType) -> str | None:
@@ -162,11 +176,15 @@ class HandlerRunner:
                 log.warning("%s could not confirm %s: %s", participant, traceer_id, exc)
 
     def moment(
-        self, participant: Participant, received: Received, outgoing: Outgoing
+        self, participant: Participant, received: dt.datetime, outgoing: Outgoing
     ) -> dt.datetime | None:
-        """When ``outgoing`` goes, by its policy; None for never."""
+        """When ``outgoing`` goes, by its policy; None for never.
+
+        ``received``: when the message it answers came in (for a message sent of the
+        participant's own accord: when it was decided).
+        """
         policy = self.policies.get(participant, outgoing.message_type)
-        base = received.received
+        base = received
         if outgoing.not_before is not None:
             planned = dt.datetime.combine(outgoing.not_before, dt.time(0), tzinfo=AMSTERDAM)
             base = max(base, planned)
@@ -189,16 +207,16 @@ class HandlerRunner:
         day = self.workdays.add(local.date(), count)
         return dt.datetime.combine(day, local.timetz())
 
-    def _due(self, received: Received, outgoing: Outgoing) -> dt.datetime | None:
+    def _due(self, received: dt.datetime, outgoing: Outgoing) -> dt.datetime | None:
         if outgoing.trigger is None:
             return None
-        for due in self.deadlines.obligations_opened(outgoing.trigger, received.received):
+        for due in self.deadlines.obligations_opened(outgoing.trigger, received):
             if outgoing.message_type in due.met_by:
                 return due.due
         return None
 
     async def _send_all(
-        self, responder: Responder, received: Received, outgoing: list[Outgoing]
+        self, responder: Responder, received: dt.datetime, outgoing: list[Outgoing]
     ) -> None:
         participant = responder.participant
         planned = [(self.moment(participant, received, o), n, o) for n, o in enumerate(outgoing)]
@@ -241,6 +259,7 @@ class HandlerRunner:
                     message.message_type,
                     message.recipient.key,
                     at,
+                    message.payload,
                 )
             )
         for moment, _, message in planned:

@@ -18,6 +18,7 @@ from gateway.client import GatewayClient, Sent
 from gateway.clock import VirtualClock
 from gateway.config import Settings
 from gateway.deadlines.workdays import AMSTERDAM
+from gateway.handlers.messages import Outgoing
 from gateway.handlers.municipality import Municipality
 from gateway.handlers.policy import Policies
 from gateway.handlers.profiles import get_profile
@@ -26,6 +27,7 @@ from gateway.handlers.runner import Event, HandlerRunner
 from gateway.ledger import StoredMessage
 from gateway.participants import Participant, Registry
 from gateway.server import Gateway
+from gateway.sla.store import Obligation, ObligationStore, Query
 from gateway.standard.message_types import MessageType
 
 Printer = Callable[[str], None]
@@ -150,19 +152,68 @@ class Chain:
     def sent(self, message_type: MessageType) -> list[Event]:
         return [e for e in self.events if e.kind == "sent" and e.message_type is message_type]
 
+    def received(self, message_type: MessageType, by: Participant | None = None) -> list[bytes]:
+        """The payloads of this type the simulated participants (or ``by``) received."""
+        return [
+            e.payload
+            for e in self.events
+            if e.kind == "received"
+            and e.message_type is message_type
+            and e.payload is not None
+            and (by is None or e.participant.key == by.key)
+        ]
+
+    def responder(self, participant: Participant) -> Municipality | Provider:
+        """The simulated participant itself, to look into what it knows or to steer it."""
+        for responder in self.runner.responders:
+            if responder.participant.key == participant.key:
+                assert isinstance(responder, Municipality | Provider)
+                return responder
+        raise ValueError(f"{participant} is not simulated in this chain")
+
+    def provider(self, participant: Participant) -> Provider:
+        responder = self.responder(participant)
+        if not isinstance(responder, Provider):
+            raise ValueError(f"{participant} is not a simulated provider")
+        return responder
+
+    def municipality(self, participant: Participant) -> Municipality:
+        responder = self.responder(participant)
+        if not isinstance(responder, Municipality):
+            raise ValueError(f"{participant} is not a simulated municipality")
+        return responder
+
+    def initiate(self, participant: Participant, outgoing: list[Outgoing]) -> None:
+        """Have a simulated participant send these of its own accord (as its policies say)."""
+        self.runner.initiate(participant, outgoing)
+
+    async def obligations(self, query: Query | None = None) -> list[Obligation]:
+        """The SLA state: the obligations in the ledger, judged on the chain's clock."""
+        store = ObligationStore(self.gateway.ledger)
+        return await store.find(query or Query(), self.clock.now())
+
     async def wait_for(
-        self, message_type: MessageType, count: int = 1, seconds: float = 30.0
+        self,
+        message_type: MessageType,
+        count: int = 1,
+        seconds: float = 30.0,
+        *,
+        by: Participant | None = None,
     ) -> None:
-        """Until a simulated participant has received ``count`` messages of this type."""
+        """Until the simulated participants (or ``by``) received ``count`` of this type."""
 
         def arrived() -> bool:
-            received = [
-                e for e in self.events if e.kind == "received" and e.message_type is message_type
-            ]
-            return len(received) >= count
+            return len(self.received(message_type, by)) >= count
 
-        async with asyncio.timeout(seconds), self._arrived:
-            await self._arrived.wait_for(arrived)
+        try:
+            async with asyncio.timeout(seconds), self._arrived:
+                await self._arrived.wait_for(arrived)
+        except TimeoutError:
+            seen = len(self.received(message_type, by))
+            raise TimeoutError(
+                f"waited {seconds:g} s for {count} {message_type.name}"
+                f"{f' to {by.key}' if by else ''}; {seen} came"
+            ) from None
 
     async def advance_to(self, day: dt.date) -> None:
         """Move the virtual clock to noon of ``day`` and let what was due happen."""

@@ -10,8 +10,27 @@ from gateway.config import Settings
 from gateway.deadlines.workdays import AMSTERDAM
 from gateway.scenarios.catalog import Scenario
 from gateway.scenarios.chain import Chain
+from gateway.sla.store import ObligationStore
 
 Printer = Callable[[str], None]
+
+
+async def sla_summary(chain: Chain) -> list[str]:
+    """The SLA state per participant owing, as the ops port's ``/sla/summary`` counts it."""
+    now = chain.clock.now()
+    tallies = await ObligationStore(chain.gateway.ledger).tally(now)
+    lines = [
+        f"SLA at {now.astimezone(AMSTERDAM):%Y-%m-%d %H:%M}"
+        "   owed  met on time  met late  open  late"
+    ]
+    totals: dict[str, list[int]] = {}
+    for t in tallies:
+        row = totals.setdefault(t.debtor, [0, 0, 0, 0, 0])
+        for n, value in enumerate((t.total, t.met_on_time, t.met_late, t.open, t.late)):
+            row[n] += value
+    for debtor, (owed, on_time, met_late, open_, late) in sorted(totals.items()):
+        lines.append(f"  {debtor:<25}{owed:>5}{on_time:>13}{met_late:>10}{open_:>6}{late:>6}")
+    return lines
 
 
 async def play(
@@ -24,6 +43,7 @@ async def play(
         municipalities=list(scenario.municipalities),
         providers=list(scenario.providers),
         start=scenario.start,
+        prices=scenario.prices,
         printer=printer,
     )
     printer(
@@ -34,14 +54,17 @@ async def play(
     try:
         try:
             checks = await scenario.play(chain)
-        except TimeoutError:
-            printer("FAILED: the chain stopped: an expected message did not come")
+        except TimeoutError as exc:
+            printer(f"FAILED: the chain stopped: an expected message did not come ({exc})")
             return 1
         printer("")
         for check in checks:
             mark = "ok  " if check.ok else "FAIL"
             printer(f"{mark} {check.name}" + (f" ({check.detail})" if check.detail else ""))
         failed = [c for c in checks if not c.ok]
+        printer("")
+        for line in await sla_summary(chain):
+            printer(line)
         printer(f"\n{len(checks) - len(failed)} of {len(checks)} checks hold")
         if keep_running:
             printer("running until Ctrl-C (the ops port shows /dashboard)")
