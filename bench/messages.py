@@ -65,6 +65,10 @@ def wmo323(reference: Path = REFERENCE, *, lines: int = 0, size: int = 0) -> Tem
     """The official 323 (65656055 to Diemen) with ``lines`` Prestaties, or as many as ``size``."""
     root = _example(reference, "WMO323.xml")
     ns = etree.QName(root).namespace
+    clients = root.find(f".//{{{ns}}}Clienten")
+    assert clients is not None, "the official WMO323 example has no Clienten"
+    for other in list(clients)[1:]:
+        clients.remove(other)  # one client, whose lines we multiply
     prestaties = root.find(f".//{{{ns}}}Prestaties")
     assert prestaties is not None, "the official WMO323 example has no Prestaties"
     first = copy.deepcopy(prestaties[0])
@@ -80,7 +84,7 @@ def wmo323(reference: Path = REFERENCE, *, lines: int = 0, size: int = 0) -> Tem
         one = len(_serialise(root))
         add(2)
         line_bytes = len(_serialise(root)) - one
-        lines = max(2, (size - one) // line_bytes + 1)
+        lines = max(2, -(-(size - one) // line_bytes) + 1)  # rounded up: at least ``size``
     for number in range(len(prestaties) + 1, lines + 1):
         add(number)
     label = f"323 of {lines} lines"
@@ -91,7 +95,9 @@ def _example(reference: Path, name: str) -> etree._Element:
     path = reference / EXAMPLES / name
     parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
     with path.open("rb") as file:
-        return etree.parse(file, parser).getroot()
+        root = etree.parse(file, parser).getroot()
+    _set(root, f"{{{BASIS}}}Identificatie", PLACEHOLDER.decode())  # before sizes are measured
+    return root
 
 
 def _set(element: etree._Element, tag: str, text: str) -> None:
@@ -106,7 +112,6 @@ def _serialise(root: etree._Element) -> bytes:
 
 def _template(message_type: str, root: etree._Element, name: str) -> Template:
     ns = etree.QName(root).namespace
-    _set(root, f"{{{BASIS}}}Identificatie", PLACEHOLDER.decode())
     afzender = root.findtext(f"{{{ns}}}Header/{{{ns}}}Afzender") or ""
     ontvanger = root.findtext(f"{{{ns}}}Header/{{{ns}}}Ontvanger") or ""
     xml = _serialise(root)

@@ -1,0 +1,128 @@
+"""The benchmark harness itself runs: its messages are valid, its load generator counts right.
+
+Nothing here is about speed; ``python -m bench.run`` measures that, on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from bench.load import LoadSpec
+from bench.messages import identificatie, wmo305, wmo323
+from bench.run import ROOT, verdicts
+from gateway.errors import SchemaViolation
+from gateway.standard.catalog import default_catalog
+from gateway.standard.xmlsafe import parse_xml
+from tests.fixtures.gateway import RunningGateway
+
+
+def _validate(payload: bytes) -> str:
+    catalog = default_catalog()
+    doc = parse_xml(payload)
+    message_type = catalog.identify(doc)
+    catalog.validate(doc, message_type)
+    return message_type.name
+
+
+def test_the_305_is_valid_and_about_3_kb(reference: Path) -> None:
+    """The upload benchmark's 305 is schema-valid, 3 to 4 KB, and its Identificatie varies."""
+    template = wmo305(reference)
+    first, second = template.render(identificatie(1, 1)), template.render(identificatie(1, 2))
+    assert _validate(first) == "WMO305"
+    assert 3 * 1024 <= len(first) < 4 * 1024
+    assert first != second
+    assert template.sender == "aanbieder-65656055"
+    assert template.recipient == "gemeente-0363"
+
+
+def test_323_by_lines_and_by_size(reference: Path) -> None:
+    """A 323 grows to the asked number of Prestaties, or to just over the asked size."""
+    by_lines = wmo323(reference, lines=40).render(identificatie(2, 1))
+    assert _validate(by_lines) == "WMO323"
+    assert by_lines.count(b"<wmo323:Prestatie>") == 40
+    by_size = wmo323(reference, size=19 * 1024)
+    assert 19 * 1024 <= by_size.size < 20 * 1024
+    assert _validate(by_size.render(identificatie(2, 2))) == "WMO323"
+
+
+def test_an_unfilled_template_is_not_a_valid_message(reference: Path) -> None:
+    """The placeholder itself does not pass as an Identificatie-free message by accident."""
+    with pytest.raises(SchemaViolation):
+        _validate(wmo305(reference).xml.replace(b"@@@@@@@@@@@@", b""))
+
+
+async def test_load_generator_counts_every_accepted_upload(
+    running_gateway: RunningGateway, certs_dir: Path
+) -> None:
+    """bench.load in its own process uploads count 305s after its warm-up and sees each 204."""
+    spec = LoadSpec(
+        base_url=running_gateway.base_url,
+        certs_dir=str(certs_dir),
+        count=20,
+        warmup=5,
+        concurrency=4,
+        seconds=60,
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.load",
+        json.dumps(asdict(spec)),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    assert result["statuses"] == {"204": 20}, result
+    assert result["ok"] == 20
+    assert result["errors"] == 0
+    assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+
+
+async def test_same_identificatie_is_accepted_once(
+    running_gateway: RunningGateway, certs_dir: Path
+) -> None:
+    """The harness's TR056 check: one Identificatie with other content each time, one 204."""
+    spec = LoadSpec(
+        base_url=running_gateway.base_url,
+        certs_dir=str(certs_dir),
+        count=6,
+        warmup=0,
+        concurrency=3,
+        same=True,
+    )
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bench.load", json.dumps(asdict(spec))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["statuses"] == {"204": 1, "409": 5}
+
+
+def test_verdicts_apply_the_issue_targets() -> None:
+    """Targets are judged on the ratios of one run: 35% kept-alive with p99, 85% new, 800/s."""
+    results = {
+        "gateway kept-alive": {"ratio_to_bare": 0.40, "p99_ms": 120.0},
+        "gateway new connections": {"ratio_to_bare": 0.90},
+        "round trip 305 -> 306": {"rate": 799.0, "p50_ms": 10.0, "p99_ms": 50.0},
+    }
+    met = {what: ok for what, _, ok in verdicts(results)}
+    assert met == {
+        "upload kept-alive: >= 35% of bare, p99 < 100 ms": False,
+        "upload new connections: >= 85% of bare": True,
+        "round trip >= 800/s": False,
+    }
