@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import uuid
 from pathlib import Path
 
+import pytest
+
 from gateway.participants import Participant
 from gateway.routing import Broker, message_from_delivery
-from tests.fixtures.gateway import PULL_URL, STATUS_URL, RunningGateway
+from gateway.standard.retour import build_retour
+from tests.fixtures.gateway import PULL_URL, STATUS_URL, Client, RunningGateway
 
 PROVIDER = Participant.parse("aanbieder-65656055")
 AMSTERDAM = Participant.parse("gemeente-0363")
@@ -127,3 +131,69 @@ async def test_raw_post_is_routed_and_answered_with_ids(
     [entry] = await status.json()
     assert entry["berichtstatus"] == "WordtAangeboden"
     assert entry["referentiegegevens"]["traceerId"] == receipt["traceerId"]
+
+
+async def _status_of(client: Client, traceer_id: str) -> str:
+    response = await client.session.get(client.url(STATUS_URL), params={"traceerId": traceer_id})
+    entries = await response.json()
+    [own] = [e for e in entries if e["referentiegegevens"]["traceerId"] == traceer_id]
+    return str(own["berichtstatus"])
+
+
+@pytest.mark.parametrize("door", ["push", "raw"])
+async def test_305_to_306_and_the_305s_way_to_bezorgd(
+    running_gateway: RunningGateway, reference: Path, door: str
+) -> None:
+    """A 305 goes out by push or raw POST; the municipality's consumer answers a header-only 306
+    built by the retour builder; the provider pulls, verifies, confirms; the 305 ends Bezorgd."""
+    provider = await running_gateway.client(PROVIDER)
+    municipality = await running_gateway.client(AMSTERDAM)
+    original = example(reference, "WMO305")
+    if door == "push":
+        traceer_id = str(uuid.uuid4())
+        response = await provider.push(
+            original, "WMO305", recipient=AMSTERDAM, traceer_id=traceer_id
+        )
+        assert response.status == 204, await response.text()
+    else:
+        response = await provider.post_xml(original)
+        assert response.status == 202, await response.text()
+        traceer_id = (await response.json())["traceerId"]
+    assert await _status_of(provider, traceer_id) == "WordtAangeboden"
+
+    properties, body = await receive_one(running_gateway.amqp_url, AMSTERDAM)
+    assert properties["message_id"] == traceer_id
+    retour = build_retour(body, [], identificatie="RET000000001", dagtekening=dt.date(2025, 4, 7))
+    assert b"RetourCodes" not in retour  # nothing to report: the header alone
+    answered = await municipality.push(
+        retour,
+        "WMO306",
+        recipient=PROVIDER,
+        conversatie_id=str(properties["correlation_id"]),
+    )
+    assert answered.status == 204, await answered.text()
+    assert await _status_of(provider, traceer_id) == "Bezorgd"
+
+    [entry] = await (await provider.session.get(provider.url(PULL_URL))).json()
+    assert entry["referentiegegevens"]["alsAntwoordOp"] == traceer_id
+    download = await provider.session.get(entry["basisgegevens"]["payload"]["url"])
+    payload = await download.read()
+    assert (
+        hashlib.sha256(payload).hexdigest()
+        == entry["basisgegevens"]["payload"]["checksum"]["waarde"]
+    )
+    assert payload == retour
+    retour_id = entry["referentiegegevens"]["traceerId"]
+    assert await _status_of(municipality, retour_id) == "WordtAangeboden"
+    confirmed = await provider.session.delete(provider.url(f"{PULL_URL}/{retour_id}"))
+    assert confirmed.status == 202
+    assert await _status_of(municipality, retour_id) == "Bezorgd"
+
+    history = [s for s, _ in await running_gateway.gateway.ledger.history(traceer_id)]
+    assert [s.value for s in history] == [
+        "Ontvangen",
+        "WordtVerwerkt",
+        "VerwerkingVoltooid",
+        "WordtAangeboden",
+        "Bezorgd",
+    ]
