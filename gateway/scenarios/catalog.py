@@ -34,6 +34,9 @@ OTHER_PROVIDER = Participant.parse("aanbieder-42420001")
 START = dt.datetime(2020, 3, 2, 9, 0, tzinfo=AMSTERDAM)  # Monday, period 3 of 2020
 BSN = "999900018"
 
+# Retourcodes that are no remark: 0200 (geen opmerking), 8001 (declaratie volledig toegewezen).
+NO_REMARK = frozenset({"0200", "8001"})
+
 W = MessageType  # short, for the long lists of message types below
 
 ProductRequest = tuple[str, str, int, str, str, dt.date, dt.date | None]
@@ -183,8 +186,8 @@ def retourcodes(chain: Chain, message_type: MessageType) -> list[str]:
 
 def no_remarks(chain: Chain, *types: MessageType) -> Check:
     """Each of these retours came, and none carries a remark (a 3.2 retour without remarks is
-    its header alone; a 325 says 0200)."""
-    codes = sorted({code for t in types for code in retourcodes(chain, t)} - {"0200"})
+    its header alone; a 325 says 0200, and 8001 when it approves the declaration whole)."""
+    codes = sorted({code for t in types for code in retourcodes(chain, t)} - NO_REMARK)
     missing = [t.name for t in types if not chain.received(t)]
     names = "/".join(t.name[3:] for t in types)
     return Check(
