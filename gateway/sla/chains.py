@@ -20,6 +20,7 @@ Runs on the ingress's hot path, once per message, on the tree already parsed and
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -31,6 +32,8 @@ from gateway.errors import CalendarError
 from gateway.ledger.obligations import ChainStep, Closing, Opening
 from gateway.participants import Participant
 from gateway.standard.message_types import MessageType
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +107,43 @@ class Chains:
     ) -> Iterator[Opening]:
         retour = message_type.retour
         for index, item in enumerate(_items(message_type, root)):
-            for due in self.profile.obligations_opened(message_type, received, item.facts):
+            for due in self._opened(message_type, received, item.facts):
                 # The retour answers the whole message: open it once, not per product line.
                 is_retour = due.owed == retour
                 if is_retour and index > 0:
                     continue
                 yield _opening(due, sender, recipient, None if is_retour else item.reference)
+
+    def _opened(self, message_type: MessageType, received: datetime, facts: Facts) -> list[Due]:
+        """The profile's obligations; never a reason to refuse the message.
+
+        A date the calendar cannot count from (an Einddatum of 9999-12-31) drops the rules
+        anchored on it, not the others; a receipt outside the calendar opens nothing.
+        """
+        try:
+            return self.profile.obligations_opened(message_type, received, facts)
+        except (CalendarError, OverflowError):
+            pass
+        countable = {}
+        for name, day in facts.dates.items():
+            try:
+                self.profile.obligations_opened(message_type, received, Facts({name: day}))
+            except (CalendarError, OverflowError):
+                log.info(
+                    "%s: %s %s is outside the calendar; no deadline from it",
+                    message_type,
+                    name,
+                    day,
+                )
+                continue
+            countable[name] = day
+        try:
+            return self.profile.obligations_opened(
+                message_type, received, Facts(countable, facts.products)
+            )
+        except (CalendarError, OverflowError) as exc:
+            log.warning("%s received at %s opens no obligations: %s", message_type, received, exc)
+            return []
 
     def _reported(
         self,
@@ -132,7 +166,7 @@ class Chains:
             reference = next(_texts(element, "ReferentieAanbieder"), None) if line else None
             try:
                 dues = self.profile.obligations_on(event, day, facts, message_type.standard)
-            except CalendarError:
+            except (CalendarError, OverflowError):
                 continue  # a day outside the period calendar: no rule can count from it
             for due in dues:
                 if due.owed == message_type:

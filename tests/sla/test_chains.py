@@ -151,3 +151,19 @@ def test_kib_315_and_323_record_whether_they_came_in_time(reference: Path) -> No
     assert declared.met_on_admission
     assert declared.rule == "zoetermeer-bijlage-4"
     assert [o.owed for o in step_of(reference, "WMO323").opens] == ["WMO325"]
+
+
+def test_dates_outside_the_calendar_never_refuse_the_message(reference: Path) -> None:
+    """Einddatum 9999-12-31 drops only the 307; a receipt in year 62 opens nothing, no error."""
+    catalog = default_catalog()
+    doc = parse_xml(example(reference, "WMO301").replace(b"2023-12-31", b"9999-12-31"))
+    chains = Chains(get_profile())
+    arguments = {
+        "sender": party("0384"),
+        "recipient": party("42420001"),
+        "answers": None,
+    }
+    step = chains.step(catalog.identify(doc), doc, received=MONDAY, **arguments)
+    assert sorted(o.owed for o in step.opens) == ["WMO302", "WMO305"]
+    ancient = MONDAY.replace(year=62)
+    assert chains.step(catalog.identify(doc), doc, received=ancient, **arguments).opens == ()
