@@ -11,11 +11,12 @@ COPY pyproject.toml README.md /tmp/src/
 COPY gateway /tmp/src/gateway
 RUN pip install /tmp/src && rm -rf /tmp/src
 
-# /certs and /data exist in the image and belong to the gateway user, so that the named volumes
-# mounted there start out writable by it (Docker copies a mount point's owner into a new volume).
+# /certs, /data and /credentials (broker users' passwords) exist in the image and belong to the
+# gateway user, so that the named volumes mounted there start out writable by it (Docker copies a
+# mount point's owner into a new volume).
 RUN useradd --system --uid 10001 --create-home --home-dir /srv/gateway gateway \
-    && mkdir -p /certs /data \
-    && chown gateway:gateway /certs /data
+    && mkdir -p /certs /data /credentials \
+    && chown gateway:gateway /certs /data /credentials
 USER gateway
 WORKDIR /srv/gateway
 

@@ -62,9 +62,9 @@ def dockerfile_instructions(path: Path) -> list[list[str]]:
     ]
 
 
-def test_the_four_services(services: dict[str, Any]) -> None:
-    """The stack is RabbitMQ, the certificate step, the gateway and the handlers."""
-    assert set(services) == {"rabbitmq", "certs", "gateway", "handlers"}
+def test_the_services(services: dict[str, Any]) -> None:
+    """The stack is RabbitMQ, the certificate and broker-user steps, the gateway, the handlers."""
+    assert set(services) == {"rabbitmq", "certs", "amqp-users", "gateway", "handlers"}
 
 
 def test_rabbitmq_with_management_on_loopback(services: dict[str, Any]) -> None:
@@ -170,7 +170,9 @@ def test_every_volume_is_declared_and_used(compose: dict[str, Any]) -> None:
         for service in compose["services"].values()
         for source, _mode in mounts(service).values()
     }
-    assert used == set(compose["volumes"]) == {"rabbitmq-data", "certs", "ledger"}
+    assert (
+        used == set(compose["volumes"]) == {"rabbitmq-data", "certs", "ledger", "amqp-credentials"}
+    )
 
 
 def test_project_services_are_built_from_the_dockerfile(services: dict[str, Any]) -> None:
@@ -203,3 +205,19 @@ def test_no_private_key_can_enter_the_image() -> None:
     assert {"!pyproject.toml", "!README.md", "!gateway/"} <= set(rules)
     assert "**/*.key" in rules
     assert not any(rule.startswith("!") and "cert" in rule for rule in rules)
+
+
+def test_amqp_users_are_provisioned_through_the_management_api(services: dict[str, Any]) -> None:
+    """`gateway amqp provision` runs against the broker's management port once it is healthy."""
+    step = services["amqp-users"]
+    assert step["command"][:2] == ["amqp", "provision"]
+    admin_url = urlsplit(step["command"][step["command"].index("--amqp-admin-url") + 1])
+    broker = services["rabbitmq"]["environment"]
+    assert (admin_url.hostname, admin_url.port) == ("rabbitmq", 15672)
+    assert (admin_url.username, admin_url.password) == (
+        broker["RABBITMQ_DEFAULT_USER"],
+        broker["RABBITMQ_DEFAULT_PASS"],
+    )
+    assert step["depends_on"]["rabbitmq"] == {"condition": "service_healthy"}
+    assert mounts(step)["/credentials"] == ("amqp-credentials", "rw")
+    assert step["build"] == {"context": ".", "dockerfile": "Dockerfile"}
