@@ -18,6 +18,7 @@ from gateway.errors import GatewayError
 COMMANDS: tuple[str, ...] = (
     "demo",
     "serve",
+    "handlers",
     "scenario",
     "certs",
     "calendar",

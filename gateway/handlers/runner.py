@@ -270,3 +270,10 @@ class HandlerRunner:
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("handler task failed", exc_info=task.exception())
+
+
+def describe(event: Event) -> str:
+    """One line of a chain as it happens: when, who, what, to or from whom."""
+    at = event.at.astimezone(AMSTERDAM).strftime("%Y-%m-%d %H:%M") if event.at else " " * 16
+    arrow = {"received": "<-", "sent": "->", "refused": "!!", "skipped": "--"}[event.kind]
+    return f"{at}  {event.participant.key:<19} {arrow} {event.message_type.name:<7} {event.detail}"

@@ -23,7 +23,7 @@ from gateway.handlers.municipality import Municipality
 from gateway.handlers.policy import Policies
 from gateway.handlers.profiles import get_profile
 from gateway.handlers.provider import Provider
-from gateway.handlers.runner import Event, HandlerRunner
+from gateway.handlers.runner import Event, HandlerRunner, describe
 from gateway.ledger import StoredMessage
 from gateway.participants import Participant, Registry
 from gateway.server import Gateway
@@ -229,9 +229,3 @@ class Chain:
             )
             found.update((row.traceer_id, row) for row in rows)
         return sorted(found.values(), key=lambda r: r.received_at)
-
-
-def describe(event: Event) -> str:
-    at = event.at.astimezone(AMSTERDAM).strftime("%Y-%m-%d %H:%M") if event.at else " " * 16
-    arrow = {"received": "<-", "sent": "->", "refused": "!!", "skipped": "--"}[event.kind]
-    return f"{at}  {event.participant.key:<19} {arrow} {event.message_type.name:<7} {event.detail}"

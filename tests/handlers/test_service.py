@@ -1,0 +1,130 @@
+"""``gateway handlers`` in a process of its own: configuration, and following the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gateway.client import GatewayClient
+from gateway.clock import VirtualClock
+from gateway.config import Settings
+from gateway.deadlines.workdays import AMSTERDAM
+from gateway.errors import ConfigError
+from gateway.handlers.municipality import Municipality
+from gateway.handlers.provider import Provider
+from gateway.handlers.service import Simulated, parse_simulated, run_handlers
+from gateway.participants import Participant, Registry
+from gateway.scenarios.catalog import contracted, verzoek_om_toewijzing
+from gateway.server import Gateway
+from gateway.standard.message_types import MessageType
+
+ZOETERMEER = Participant.parse("gemeente-0637")
+PROVIDER = Participant.parse("aanbieder-12345678")
+START = dt.datetime(2020, 3, 2, 9, 0, tzinfo=AMSTERDAM)
+
+
+def test_simulated_participants_are_read_from_the_setting() -> None:
+    """Participants with their contract profile and autopilot, as registered."""
+    found = parse_simulated(
+        "gemeente-0637:zoetermeer-2020, aanbieder-12345678:autopilot+zoetermeer-2020,"
+        " aanbieder-42420001",
+        Registry.load(),
+    )
+    assert [(s.participant.key, s.profile, s.autopilot) for s in found] == [
+        ("gemeente-0637", "zoetermeer-2020", False),
+        ("aanbieder-12345678", "zoetermeer-2020", True),
+        ("aanbieder-42420001", None, False),
+    ]
+    municipality, provider, plain = (s.responder() for s in found)
+    assert isinstance(municipality, Municipality)
+    assert municipality.profile.name == "zoetermeer-2020"
+    assert isinstance(provider, Provider)
+    assert provider.autopilot
+    assert provider.profile is not None
+    assert isinstance(plain, Provider)
+    assert not plain.autopilot
+    assert plain.profile is None
+    assert Simulated(ZOETERMEER).responder().profile.name == "istandaarden"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("", "names nobody"),
+        ("gemeente-9999", "not in the registry"),
+        ("gemeente-0637:amsterdam-2030", "amsterdam-2030"),
+        ("gemeente-0637:autopilot", "autopilot"),
+        ("gemeente-0637, gemeente-0637", "twice"),
+        ("zorg-1", "zorg-1"),
+    ],
+)
+def test_a_bad_setting_is_refused_naming_it(text: str, named: str) -> None:
+    """Unknown participants, profiles or options stop the start with the offending value."""
+    with pytest.raises(ConfigError, match=named):
+        parse_simulated(text, Registry.load())
+
+
+async def test_handlers_follow_the_gateways_clock_and_policies(
+    certs_dir: Path, amqp_url: str, tmp_path: Path
+) -> None:
+    """Handlers beside a simulating gateway answer on its virtual clock, by its policy table."""
+    settings = Settings(
+        amqp_url=amqp_url,
+        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        certs_dir=certs_dir,
+        port=0,
+        ops_port=0,
+        simulate=True,
+        extra={"GATEWAY_POLICIES": "gemeente-0637/WMO316=after:1"},
+    )
+    gateway = await Gateway.start(settings, clock=VirtualClock(START))
+    live = settings.with_overrides(port=gateway.port, ops_port=gateway.ops_port)
+    stop = asyncio.Event()
+    ops = f"http://127.0.0.1:{gateway.ops_port}"
+    handlers = asyncio.create_task(
+        run_handlers(
+            live,
+            parse_simulated("gemeente-0637:zoetermeer-2020", gateway.registry),
+            stop,
+            poll=0.05,
+        )
+    )
+    try:
+        async with GatewayClient(f"https://localhost:{gateway.port}", certs_dir, PROVIDER) as me:
+            await asyncio.sleep(0.5)  # the handlers connect
+            payload = verzoek_om_toewijzing(
+                afzender=PROVIDER,
+                ontvanger=ZOETERMEER,
+                identificatie="SVC000000001",
+                dagtekening=START.date(),
+                bsn="999900018",
+                products=[contracted("07A03", 4, START.date(), dt.date(2021, 2, 28))],
+            )
+            await me.push(payload, MessageType.WMO315, ZOETERMEER)
+            assert await _arrives(me, "WMO301") == ["WMO301"]
+            # The 316 waits for a working day on the gateway's clock, as its policy says.
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(f"{ops}/admin/clock/advance", json={"working_days": 1}) as response,
+            ):
+                assert response.status == 200
+            assert sorted(await _arrives(me, "WMO316")) == ["WMO301", "WMO316"]
+            assert not handlers.done()
+    finally:
+        stop.set()
+        await handlers
+        await gateway.stop()
+
+
+async def _arrives(client: GatewayClient, berichttype: str, seconds: float = 10.0) -> list[str]:
+    """The inbox's berichttypes once ``berichttype`` is among them."""
+    async with asyncio.timeout(seconds):
+        while True:
+            types = [m.berichttype for m in await client.inbox()]
+            if berichttype in types:
+                return types
+            await asyncio.sleep(0.05)
