@@ -1,0 +1,36 @@
+"""``gateway demo``, the README's first command, as a user runs it: a process of its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_plays_viv_new_and_prints_the_sla_summary(
+    certs_dir: Path, amqp_url: str, tmp_path: Path
+) -> None:
+    """Exit 0 after the chain of seed scenario 1, its checks and the SLA per participant."""
+    env = {
+        **os.environ,
+        "GATEWAY_AMQP_URL": amqp_url,
+        "GATEWAY_DB_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+        "GATEWAY_CERTS": str(certs_dir),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "demo", "--port", "0", "--ops-port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "scenario viv-new" in out
+    for step in ("-> WMO315", "-> WMO301", "-> WMO305", "-> WMO323", "-> WMO325", "-> WMO307"):
+        assert step in out, out
+    assert "SLA at 2025-03-01 12:00" in out
+    assert "FAIL" not in out
+    assert "checks hold" in out
