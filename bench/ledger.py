@@ -12,7 +12,9 @@ would make before anyone rewrites ``gateway/ledger/store.py``:
   SQLite's busy handler;
 - ``sqlite-one-connection-normal``: the same with ``synchronous=NORMAL`` (WAL: still durable
   across a process crash, not across a power cut);
-- ``postgresql``: a throwaway database, pool as ``Ledger.open`` makes it.
+- ``postgresql``: a throwaway database, pool as ``Ledger.open`` makes it;
+- ``*-group-commit``: ``GroupCommitLedger``, a prototype of group commit: one writer, one
+  transaction (and one fsync) for all the admissions and routings waiting at that moment.
 
 Prints one JSON line per setup.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import secrets
@@ -32,19 +35,20 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from bench.messages import Template, identificatie, wmo305
 from gateway.deadlines import profile_from_env
-from gateway.ledger import Ledger
-from gateway.ledger.schema import migrate
-from gateway.ledger.store import NewMessage
+from gateway.ledger import Ledger, StoredMessage, obligations
+from gateway.ledger.schema import messages, migrate, status_history
+from gateway.ledger.store import Admission, NewMessage
 from gateway.participants import Participant
 from gateway.sla.chains import Chains
 from gateway.standard.catalog import default_catalog
 from gateway.standard.message_types import RELEASE
 from gateway.standard.xmlsafe import parse_xml
+from gateway.vsp import Berichtstatus
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
@@ -70,6 +74,142 @@ def sqlite_engine(path: Path, *, one_connection: bool, synchronous: str) -> Asyn
         engine = create_async_engine(url, connect_args={"timeout": 30})
     sa.event.listen(engine.sync_engine, "connect", _pragmas(synchronous))
     return engine
+
+
+class GroupCommitLedger(Ledger):
+    """A prototype of group commit (docs/performance.md), for measuring, not for use.
+
+    ``admit`` and ``routed`` queue their work; one writer task takes whatever is queued (up to
+    ``BATCH``) and writes it in one transaction on its one connection, each admission inside a
+    SAVEPOINT so that a duplicate undoes only itself, and commits once for all of them.
+    """
+
+    BATCH = 256
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self._queue: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]]] = asyncio.Queue()
+        self._writer = asyncio.ensure_future(self._write())
+        self.batches: list[int] = []
+
+    async def admit(self, new: NewMessage, chain: Any = None) -> Admission:
+        future: asyncio.Future[Admission] = asyncio.get_running_loop().create_future()
+        await self._queue.put(("admit", (new, chain), future))
+        return await future
+
+    async def routed(self, traceer_id: str) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put(("routed", traceer_id, future))
+        await future
+
+    async def close(self) -> None:
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+        await super().close()
+
+    async def _write(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self.batches.append(len(batch))
+            now = self.now()
+            results: list[Any] = []
+            async with self.engine.begin() as connection:
+                for kind, work, _ in batch:
+                    if kind == "admit":
+                        results.append(await self._admit_one(connection, work, now))
+                    else:
+                        results.append(None)
+                routed = [work for kind, work, _ in batch if kind == "routed"]
+                if routed:
+                    await connection.execute(
+                        messages.update()
+                        .where(
+                            messages.c.traceer_id.in_(routed),
+                            messages.c.status == Berichtstatus.WORDT_VERWERKT.value,
+                        )
+                        .values(status=Berichtstatus.WORDT_AANGEBODEN.value, status_changed_at=now)
+                    )
+                    await connection.execute(
+                        status_history.insert(),
+                        [
+                            {"traceer_id": t, "status": s.value, "at": now}
+                            for t in routed
+                            for s in (
+                                Berichtstatus.VERWERKING_VOLTOOID,
+                                Berichtstatus.WORDT_AANGEBODEN,
+                            )
+                        ],
+                    )
+            for (_, _, future), result in zip(batch, results, strict=True):
+                future.set_result(result)
+
+    async def _admit_one(
+        self, connection: AsyncConnection, work: tuple[NewMessage, Any], now: Any
+    ) -> Admission:
+        new, chain = work
+        row = {
+            "traceer_id": new.traceer_id,
+            "conversatie_id": new.conversatie_id,
+            "sender": new.sender,
+            "recipient": new.recipient,
+            "message_type": new.message_type,
+            "release": new.release,
+            "berichttype": new.berichttype,
+            "identificatie": new.identificatie,
+            "dagtekening": new.dagtekening,
+            "dedup_key": new.dedup_key,
+            "sha256": new.sha256,
+            "size": len(new.payload),
+            "payload": new.payload,
+            "status": Berichtstatus.WORDT_VERWERKT.value,
+            "status_changed_at": now,
+            "received_at": now,
+            "trace_id": new.trace_id,
+        }
+        async with connection.begin_nested():
+            await connection.execute(messages.insert().values(row))
+            await connection.execute(
+                status_history.insert(),
+                [
+                    {"traceer_id": new.traceer_id, "status": s.value, "at": now}
+                    for s in (Berichtstatus.ONTVANGEN, Berichtstatus.WORDT_VERWERKT)
+                ],
+            )
+            if chain:
+                trigger = obligations.Trigger(
+                    new.traceer_id, new.message_type, new.identificatie, new.conversatie_id
+                )
+                await obligations.record(connection, trigger, chain, now)
+        # The ingress reads the stored row back; the prototype hands back what it wrote.
+        return Admission(_stored(new, now), replay=False)
+
+
+def _stored(new: NewMessage, now: Any) -> StoredMessage:
+    return StoredMessage(
+        traceer_id=new.traceer_id,
+        conversatie_id=new.conversatie_id,
+        als_antwoord_op=new.als_antwoord_op,
+        referentie_id=new.referentie_id,
+        sender=new.sender,
+        recipient=new.recipient,
+        message_type=new.message_type,
+        release=new.release,
+        berichttype=new.berichttype,
+        identificatie=new.identificatie,
+        dagtekening=new.dagtekening,
+        answers_identificatie=new.answers_identificatie,
+        sha256=new.sha256,
+        size=len(new.payload),
+        status=Berichtstatus.WORDT_VERWERKT,
+        status_changed_at=now,
+        received_at=now,
+        confirmed_at=None,
+        meldingen=None,
+        trace_id=new.trace_id,
+    )
 
 
 class Admissions:
@@ -121,7 +261,7 @@ async def measure(
 ) -> dict[str, Any]:
     async with engine.begin() as connection:
         await connection.run_sync(migrate)
-    ledger = Ledger(engine)
+    ledger = GroupCommitLedger(engine) if "group-commit" in name else Ledger(engine)
     try:
         work = [admissions.make(n, ledger) for n in range(count)]
         queue = iter(work)
@@ -140,8 +280,10 @@ async def measure(
     finally:
         await ledger.close()
     latencies.sort()
+    batches = ledger.batches if isinstance(ledger, GroupCommitLedger) else []
     return {
         "setup": name,
+        "mean_batch": sum(batches) / len(batches) if batches else 1,
         "admissions": count,
         "concurrency": concurrency,
         "rate": count / seconds,
@@ -157,6 +299,38 @@ def psql(sql: str) -> None:
         capture_output=True,
         timeout=60,
     )
+
+
+async def statement_cost(directory: str, postgres_url: str | None, n: int = 2000) -> None:
+    """What one small INSERT costs, through each driver, one after the other on one connection."""
+    create = sa.text("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    insert = sa.text("INSERT INTO t (v) VALUES (:v)")
+    engines = {"aiosqlite": create_async_engine(f"sqlite+aiosqlite:///{directory}/s1.db")}
+    if postgres_url:
+        engines["asyncpg"] = create_async_engine(postgres_url)
+    for driver, engine in engines.items():
+        async with engine.connect() as connection:
+            await connection.execute(create)
+            started = time.perf_counter()
+            for _ in range(n):
+                await connection.execute(insert, {"v": "x" * 100})
+            await connection.commit()
+            cost = (time.perf_counter() - started) / n
+            await connection.execute(sa.text("DROP TABLE t"))
+            await connection.commit()
+        await engine.dispose()
+        print(json.dumps({"statement": "INSERT", "driver": driver, "us": cost * 1e6}))
+    # The same through the standard library's sqlite3, synchronously: no thread hop per statement.
+    sync = sa.create_engine(f"sqlite:///{directory}/s2.db")
+    with sync.connect() as connection:
+        connection.execute(create)
+        started = time.perf_counter()
+        for _ in range(n):
+            connection.execute(insert, {"v": "x" * 100})
+        connection.commit()
+        cost = (time.perf_counter() - started) / n
+    sync.dispose()
+    print(json.dumps({"statement": "INSERT", "driver": "sqlite3 (sync)", "us": cost * 1e6}))
 
 
 async def main(count: int, concurrency: int, postgres: bool) -> None:
@@ -175,6 +349,10 @@ async def main(count: int, concurrency: int, postgres: bool) -> None:
                 "sqlite-one-connection-normal",
                 sqlite_engine(Path(directory, "c.db"), one_connection=True, synchronous="NORMAL"),
             ),
+            (
+                "sqlite-group-commit",
+                sqlite_engine(Path(directory, "d.db"), one_connection=True, synchronous="FULL"),
+            ),
         ]
         database = f"bench_ledger_{secrets.token_hex(3)}"
         if postgres:
@@ -185,7 +363,14 @@ async def main(count: int, concurrency: int, postgres: bool) -> None:
                     create_async_engine(f"{PG}/{database}", pool_size=10, max_overflow=10),
                 )
             )
+            setups.append(
+                (
+                    "postgresql-group-commit",
+                    create_async_engine(f"{PG}/{database}", pool_size=10, max_overflow=10),
+                )
+            )
         try:
+            await statement_cost(directory, f"{PG}/{database}" if postgres else None)
             for series, (name, engine) in enumerate(setups, start=1):
                 admissions = Admissions(template, series)
                 result = await measure(name, engine, admissions, count, concurrency)

@@ -435,12 +435,32 @@ def two_processes(h: Harness) -> None:
     h.stop(one)
 
 
+def ledger(h: Harness) -> None:
+    """7. The ledger alone: statement costs per driver, admissions per engine setup."""
+    count = "200" if h.quick else "1500"
+    done = subprocess.run(
+        [PYTHON, "-m", "bench.ledger", "--postgres", "--count", count],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
+    for line in done.stdout.strip().splitlines():
+        result = json.loads(line)
+        if "setup" in result:
+            h.record(f"ledger {result['setup']}", result)
+        else:
+            h.record(f"one {result['statement']} via {result['driver']}", result)
+
+
 SCENARIOS: dict[str, Callable[[Harness], None]] = {
     "publishing": publishing,
     "upload": upload,
     "large": large,
     "roundtrip": roundtrip,
     "two": two_processes,
+    "ledger": ledger,
 }
 
 
