@@ -145,3 +145,30 @@ async def test_dashboard_data_shows_the_chain_and_statuses(
     page = await provider.session.get(f"{running.ops_url}/dashboard")
     assert page.status == 200
     assert "SLA dashboard" in await page.text()
+
+
+async def test_without_simulation_the_clock_cannot_be_moved(
+    running_gateway: RunningGateway, reference: Path
+) -> None:
+    """Outside simulation: SLA routes served, clock admin absent; the summary counts per debtor."""
+    running = running_gateway
+    provider = await running.client(PROVIDER)
+    response = await provider.push(example(reference, "WMO315"), "WMO315", recipient=DIEMEN)
+    assert response.status == 204, await response.text()
+
+    moved = await provider.session.post(
+        f"{running.ops_url}/admin/clock/advance", json={"working_days": 6}
+    )
+    assert moved.status in (404, 405)
+    summary = await (await provider.session.get(f"{running.ops_url}/sla/summary")).json()
+    assert summary == [
+        {
+            "participant": "gemeente-0384",
+            "owed": 3,
+            "met_on_time": 0,
+            "met_late": 0,
+            "open": 3,
+            "late": 0,
+            "late_ratio": 0.0,
+        }
+    ]
