@@ -218,9 +218,10 @@ class Harness:
         self.wait_for(process, ready)
         return process, port
 
-    def bare(self, *, uvloop: bool = False) -> tuple[Process, int]:
+    def bare(self, *, uvloop: bool = False, tickets: int | None = None) -> tuple[Process, int]:
         port = free_port()
         argv = ["-m", "bench.servers", "bare", str(self.certs), str(port)]
+        argv += [] if tickets is None else [str(tickets)]
         process = self.spawn("bare", [*argv, "--uvloop"] if uvloop else argv)
         self.wait_for(process, lambda: "ready" in process.log.read_text())
         return process, port
@@ -437,7 +438,7 @@ def two_processes(h: Harness) -> None:
 
 def ledger(h: Harness) -> None:
     """7. The ledger alone: statement costs per driver, admissions per engine setup."""
-    count = "200" if h.quick else "1500"
+    count = "200" if h.quick else "600"
     done = subprocess.run(
         [PYTHON, "-m", "bench.ledger", "--postgres", "--count", count],
         cwd=ROOT,

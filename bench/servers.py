@@ -1,8 +1,9 @@
 """The other processes of a benchmark: the bare baseline server, the publishing baseline, and the
 simulated municipality that answers 305s at once.
 
-``python -m bench.servers bare CERTS PORT [--uvloop]`` serves the push path over the gateway's own
-mTLS context with no work at all (read the body, answer 204): the ceiling of aiohttp with TLS.
+``python -m bench.servers bare CERTS PORT [TICKETS] [--uvloop]`` serves the push path over the
+gateway's own mTLS context with no work at all (read the body, answer 204): the ceiling of aiohttp
+with TLS; TICKETS sets how many TLS 1.3 session tickets it sends after a handshake.
 ``python -m bench.servers publish AMQP_URL COUNT`` prints one JSON line: persistent, confirmed
 publishes to a quorum queue, many in flight and one at a time.
 ``python -m bench.servers municipality BASE_URL CERTS AMQP_URL CODE`` runs a ``HandlerRunner``
@@ -45,8 +46,11 @@ async def _until_terminated() -> None:
     await stop.wait()
 
 
-async def bare(certs: Path, port: int) -> None:
-    """aiohttp over the gateway's TLS context, answering the push path with 204 and no work."""
+async def bare(certs: Path, port: int, tickets: int | None = None) -> None:
+    """aiohttp over the gateway's TLS context, answering the push path with 204 and no work.
+
+    ``tickets``: TLS 1.3 session tickets sent after each handshake (OpenSSL's default is 2).
+    """
 
     async def push(request: web.Request) -> web.Response:
         await request.read()
@@ -56,7 +60,10 @@ async def bare(certs: Path, port: int) -> None:
     app.router.add_post(PUSH_PATH, push)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_context(certs))
+    context = server_context(certs)
+    if tickets is not None:
+        context.num_tickets = tickets
+    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=context)
     await site.start()
     try:
         await _until_terminated()
@@ -133,7 +140,8 @@ if __name__ == "__main__":
     with_uvloop = "--uvloop" in sys.argv
     what = args[0]
     if what == "bare":
-        _run(bare(Path(args[1]), int(args[2])), with_uvloop)
+        tickets = int(args[3]) if len(args) > 3 else None
+        _run(bare(Path(args[1]), int(args[2]), tickets), with_uvloop)
     elif what == "publish":
         print(json.dumps(_run(publish(args[1], int(args[2])), with_uvloop)))
     elif what == "municipality":
