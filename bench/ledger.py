@@ -15,6 +15,8 @@ would make before anyone rewrites ``gateway/ledger/store.py``:
 - ``postgresql``: a throwaway database, pool as ``Ledger.open`` makes it;
 - ``*-group-commit``: ``GroupCommitLedger``, a prototype of group commit: one writer, one
   transaction (and one fsync) for all the admissions and routings waiting at that moment.
+- ``sqlite-group-commit-without-obligations``: the same without the SLA obligations, to show
+  what their queries cost.
 
 Prints one JSON line per setup.
 """
@@ -270,7 +272,7 @@ async def measure(
         async def worker() -> None:
             for new, step in queue:
                 started = time.perf_counter()
-                await ledger.admit(new, step)
+                await ledger.admit(new, None if "without-obligations" in name else step)
                 await ledger.routed(new.traceer_id)
                 latencies.append(time.perf_counter() - started)
 
@@ -352,6 +354,10 @@ async def main(count: int, concurrency: int, postgres: bool) -> None:
             (
                 "sqlite-group-commit",
                 sqlite_engine(Path(directory, "d.db"), one_connection=True, synchronous="FULL"),
+            ),
+            (
+                "sqlite-group-commit-without-obligations",
+                sqlite_engine(Path(directory, "e.db"), one_connection=True, synchronous="FULL"),
             ),
         ]
         database = f"bench_ledger_{secrets.token_hex(3)}"
