@@ -31,6 +31,10 @@ class Opening:
     due: dt.datetime
     product: str | None = None
     reference: str | None = None
+    once_per_reference: bool = False
+    """Owed once per ``reference``: the 305 and 307 of an assignment (ToewijzingNummer). A later
+    message naming the same reference (a 301 that changes the assignment) moves the due moment
+    of the one still open and opens no second one."""
     met_on_admission: bool = False
     """Opened and met by the trigger itself: the rule counts from an event the message reports
     after the fact (care that started before its 315, a period before its 323), so the record
@@ -83,7 +87,8 @@ async def record(
     connection: AsyncConnection, trigger: Trigger, step: ChainStep, now: dt.datetime
 ) -> None:
     """Store ``step`` of ``trigger`` at ``now`` on the admission's connection."""
-    if step.opens:
+    fresh = [o for o in step.opens if not await _known(connection, o)]
+    if fresh:
         await connection.execute(
             obligations.insert(),
             [
@@ -107,7 +112,7 @@ async def record(
                     "met_by": trigger.traceer_id if opening.met_on_admission else None,
                     "met_by_type": trigger.message_type if opening.met_on_admission else None,
                 }
-                for opening in step.opens
+                for opening in fresh
             ],
         )
     for closing in step.closes:
@@ -117,6 +122,36 @@ async def record(
                 .where(obligations.c.id == obligation_id, obligations.c.met_at.is_(None))
                 .values(met_at=now, met_by=trigger.traceer_id, met_by_type=closing.message_type)
             )
+
+
+async def _known(connection: AsyncConnection, opening: Opening) -> bool:
+    """Whether ``opening`` is owed already; if so and still open, move its due moment."""
+    if not opening.once_per_reference or opening.reference is None:
+        return False
+    c = obligations.c
+    existing = (
+        await connection.execute(
+            sa.select(c.id, c.met_at)
+            .where(
+                c.owed == opening.owed,
+                c.debtor == opening.debtor,
+                c.creditor == opening.creditor,
+                c.reference == opening.reference,
+            )
+            .order_by(c.opened_at.desc())
+            .limit(1)
+        )
+    ).first()
+    if existing is None:
+        return False
+    if existing.met_at is None:
+        # A new due moment: announced late again only if it is late again.
+        await connection.execute(
+            obligations.update()
+            .where(c.id == existing.id)
+            .values(due=opening.due, rule=opening.rule, late_at=None)
+        )
+    return True
 
 
 async def _met(connection: AsyncConnection, closing: Closing) -> list[str]:

@@ -112,7 +112,11 @@ class Chains:
                 is_retour = due.owed == retour
                 if is_retour and index > 0:
                     continue
-                yield _opening(due, sender, recipient, None if is_retour else item.reference)
+                opening = _opening(due, sender, recipient, None if is_retour else item.reference)
+                if message_type.number == 301 and not is_retour:
+                    # an assignment owes one 305 and one 307, however often it is changed
+                    opening = dataclasses.replace(opening, once_per_reference=True)
+                yield opening
 
     def _opened(self, message_type: MessageType, received: datetime, facts: Facts) -> list[Due]:
         """The profile's obligations; never a reason to refuse the message.

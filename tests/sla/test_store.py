@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.clock import VirtualClock
 from gateway.config import sqlalchemy_url
-from gateway.deadlines import get_profile
+from gateway.deadlines import AMSTERDAM, get_profile
 from gateway.ledger import Ledger
 from gateway.ledger.schema import MIGRATIONS, metadata, schema_version
 from gateway.sla.chains import Chains
@@ -178,3 +178,18 @@ async def test_message_owed_after_the_fact_is_recorded_met_late(
     assert declared.state(clock.now()) is State.MET_LATE
     [answer] = await store.find(Query(message="WMO325", open=True), clock.now())
     assert answer.rule == "zoetermeer-6.1.1"
+
+
+async def test_changed_assignment_moves_its_307_and_owes_no_second_305(
+    admitter: Admitter, store: ObligationStore, clock: VirtualClock
+) -> None:
+    """A second 301 for ToewijzingNummer 101 gets its own 302; its 305 and 307 stay one each."""
+    await admitter.admit("WMO301")
+    clock.advance(timedelta(days=1))
+    await admitter.admit(
+        "WMO301", replace={"123456789012": "123456789099", "2023-12-31": "2023-10-31"}
+    )
+    found = await store.find(Query(), clock.now())
+    assert sorted(o.owed for o in found) == ["WMO302", "WMO302", "WMO305", "WMO307"]
+    [stop] = [o for o in found if o.owed == "WMO307"]
+    assert stop.due == datetime(2023, 11, 8, tzinfo=AMSTERDAM)  # Tue 31 Oct + 5 working days
