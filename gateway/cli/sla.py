@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -58,7 +59,12 @@ def run(args: argparse.Namespace) -> int:
     if args.ops_url:
         rows = asyncio.run(_from_gateway(args.ops_url, query))
     else:
-        rows = asyncio.run(_from_ledger(query))
+        settings = config.load()
+        # A report reads a ledger; it does not make an empty one where none is.
+        scheme, _, path = settings.db_url.partition(":///")
+        if scheme.startswith("sqlite") and path and not Path(path).exists():
+            raise ConfigError(f"GATEWAY_DB_URL={settings.db_url!r}: no ledger at {path}")
+        rows = asyncio.run(_from_ledger(settings, query))
     sys.stdout.write(render(rows, args.form))
     return 0
 
@@ -83,8 +89,7 @@ async def _from_gateway(ops_url: str, query: Query) -> list[Row]:
     return rows
 
 
-async def _from_ledger(query: Query) -> list[Row]:
-    settings = config.load()
+async def _from_ledger(settings: config.Settings, query: Query) -> list[Row]:
     clock = clock_from_env(os.environ, simulate=settings.simulate)
     try:
         ledger = await Ledger.open(settings.db_url)

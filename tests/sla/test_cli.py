@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from pathlib import Path
 
 from tests.sla.conftest import Admitter
 
@@ -62,3 +63,12 @@ async def test_report_names_an_unreachable_ledger() -> None:
     code, _, err = await gateway_sla("postgresql://postgres@127.0.0.1:1/none")
     assert code == 2
     assert "GATEWAY_DB_URL" in err
+
+
+async def test_report_does_not_make_a_ledger_where_none_is(tmp_path: Path) -> None:
+    """An SQLite GATEWAY_DB_URL naming no file is an error, and no file appears."""
+    missing = tmp_path / "nowhere" / "ledger.db"
+    code, _, err = await gateway_sla(f"sqlite:///{missing}")
+    assert code == 2
+    assert "no ledger" in err
+    assert not missing.parent.exists()
