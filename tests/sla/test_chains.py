@@ -167,3 +167,18 @@ def test_dates_outside_the_calendar_never_refuse_the_message(reference: Path) ->
     assert sorted(o.owed for o in step.opens) == ["WMO302", "WMO305"]
     ancient = MONDAY.replace(year=62)
     assert chains.step(catalog.identify(doc), doc, received=ancient, **arguments).opens == ()
+
+
+def test_ijw_301_opens_the_same_chain_in_jw_messages(reference: Path) -> None:
+    """iJw: a JW301 with two assignments owes one JW302 and a JW305 and JW307 per assignment."""
+    step = step_of(reference, "JW301")
+    assert sorted((o.owed, o.reference) for o in step.opens) == [
+        ("JW302", None),
+        ("JW305", "300201"),
+        ("JW305", "300202"),
+        ("JW307", "300201"),
+        ("JW307", "300202"),
+    ]
+    # Ingangsdatum Wednesday 1 April 2026 lies after receipt, so 5 working days after the
+    # start count, without Tweede Paasdag (6 April): Thursday 9 April.
+    assert {o.due for o in step.opens if o.owed == "JW305"} == {end_of(9, 4, 2026)}
