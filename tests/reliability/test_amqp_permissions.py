@@ -21,6 +21,7 @@ from gateway.amqp_admin import provision as provision_users
 from gateway.errors import BrokerAdminError, ConfigError
 from gateway.routing import Broker, RoutedMessage
 from tests.fixtures.broker import LEIDEN, PROVIDER_A, ZOETERMEER, amqp_url_for
+from tests.reliability.process import free_port
 
 REGISTRY = """
 [[gemeente]]
@@ -174,3 +175,19 @@ def test_vhost_is_read_from_the_amqp_url() -> None:
     assert vhost_of("amqp://guest:guest@127.0.0.1:5672") == "/"
     assert vhost_of("amqp://u:p@h:5672/pytest-1-2") == "pytest-1-2"
     assert vhost_of("amqp://u:p@h:5672/%2F") == "/"
+
+
+async def test_admin_url_must_be_the_management_api() -> None:
+    """An amqp:// URL where the management API's http:// URL belongs is refused, naming it."""
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(ConfigError, match="GATEWAY_AMQP_ADMIN_URL"):
+            ManagementApi("amqp://guest:guest@127.0.0.1:5672/", session)
+
+
+async def test_unreachable_management_api_names_the_plugin(tmp_path: Path) -> None:
+    """No management API at the address: BrokerAdminError suggesting the plugin is off."""
+    closed = free_port()
+    with pytest.raises(BrokerAdminError, match="rabbitmq_management"):
+        await provision_users(
+            f"http://guest:guest@127.0.0.1:{closed}/", "/", [ZOETERMEER], PasswordStore(tmp_path)
+        )
