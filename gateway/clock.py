@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from gateway.deadlines.workdays import AMSTERDAM, WorkingDays, local_day
+from gateway.deadlines.workdays import AMSTERDAM, FIRST_YEAR, LAST_YEAR, WorkingDays, local_day
 from gateway.errors import ClockError, ConfigError
 
 CLOCK_ENV = "GATEWAY_CLOCK"
@@ -78,7 +78,15 @@ class VirtualClock:
 
     def set(self, moment: datetime) -> None:
         """Put the clock at ``moment`` (earlier moments too: a harness may start over)."""
-        self._now = _require_aware(moment).astimezone(UTC)
+        moment = _require_aware(moment).astimezone(UTC)
+        # Working days are counted in the calendar's years only; a year's margin on either side
+        # keeps local days and the deadlines that follow inside them.
+        if not FIRST_YEAR < moment.year < LAST_YEAR:
+            raise ClockError(
+                f"moment {moment.isoformat()} is outside {FIRST_YEAR + 1}-{LAST_YEAR - 1}, "
+                "the years the calendar counts working days in"
+            )
+        self._now = moment
         self._moved()
 
     def advance(self, delta: timedelta) -> None:

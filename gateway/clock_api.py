@@ -9,7 +9,6 @@ every refusal is problem+json (RFC 9457).
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +17,7 @@ from aiohttp import web
 
 from gateway.clock import Clock, VirtualClock, parse_duration
 from gateway.deadlines.workdays import AMSTERDAM, WorkingDays
-from gateway.errors import ClockError
+from gateway.errors import CalendarError, ClockError
 
 CLOCK = web.AppKey("clock", Clock)
 WORKDAYS = web.AppKey("clock_workdays", WorkingDays)
@@ -130,7 +129,7 @@ async def advance_clock(request: web.Request) -> web.Response:
             clock.advance(parse_duration(value))
         else:
             raise ClockError(f"{value!r} is not a valid {key}")
-    except (ClockError, OverflowError) as exc:
+    except (ClockError, CalendarError, OverflowError, ValueError) as exc:
         raise _Refusal(422, "Invalid clock move", f"{key}: {exc}") from None
     return web.json_response(describe(clock, request.app[WORKDAYS]))
 
@@ -149,7 +148,7 @@ def _virtual(request: web.Request) -> VirtualClock:
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # not JSON, or not even UTF-8
         raise _Refusal(400, "Not JSON", f"the request body is not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise _Refusal(400, "Not a JSON object", "the request body must be a JSON object")

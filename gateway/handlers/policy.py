@@ -56,7 +56,7 @@ class Policy:
                 f"answer policy {text!r}: expected now, after:N, late:N, never or reject:CODE"
             ) from None
         if pace in (Pace.AFTER, Pace.LATE):
-            if not argument.isdigit():
+            if not (argument.isascii() and argument.isdigit()):  # "²" is a digit to isdigit()
                 raise ConfigError(
                     f"answer policy {text!r}: {pace}:N needs a number of working days"
                 )

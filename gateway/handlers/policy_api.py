@@ -13,7 +13,6 @@ A test harness changes how the simulated participants answer while the chain run
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -64,7 +63,7 @@ def _entry(request: web.Request, who: object, message: object, policy: object) -
 async def _json(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # not JSON, or not even UTF-8
         raise ConfigError(f"the request body is not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ConfigError("the request body must be a JSON object")
