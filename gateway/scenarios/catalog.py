@@ -338,6 +338,7 @@ async def viv_change_volume(chain: Chain) -> list[Check]:
         )
     )
     checks.append(no_remarks(chain, W.WMO302, W.WMO306, W.WMO308, W.WMO316))
+    checks.append(await all_met(chain, W.WMO305))
     checks.append(await nobody_late(chain))
     return checks
 
@@ -389,7 +390,7 @@ async def vervoer_above_dagbesteding(chain: Chain) -> list[Check]:
     first = [p.product.code for p in toewijzingen(chain)[0].toegewezen_producten if p.product]
     refused = antwoorden(chain)
     await ask(chain, [contracted("08A03", 3, today, end)])
-    await wait_all(chain, {W.WMO301: 2, W.WMO305: 2, W.WMO306: 2})
+    await wait_all(chain, {W.WMO316: 2, W.WMO301: 2, W.WMO302: 2, W.WMO305: 2, W.WMO306: 2})
     second = {
         p.product.code: p.omvang.volume if p.omvang else None
         for p in toewijzingen(chain)[1].toegewezen_producten
@@ -409,6 +410,7 @@ async def vervoer_above_dagbesteding(chain: Chain) -> list[Check]:
             str(second),
         ),
         no_remarks(chain, W.WMO302, W.WMO306, W.WMO316, W.WMO320),
+        await all_met(chain, W.WMO305),
         await nobody_late(chain),
     ]
 
@@ -419,7 +421,10 @@ async def old_product_code(chain: Chain) -> list[Check]:
     end = dt.date(2021, 2, 28)
     old: ProductRequest = ("07", "07204", 4, "16", "2", today, end)
     await ask(chain, [old, contracted("07A03", 4, today, end)])
-    await wait_all(chain, {W.WMO316: 1, W.WMO319: 1, W.WMO301: 1, W.WMO305: 1, W.WMO306: 1})
+    await wait_all(
+        chain,
+        {W.WMO316: 1, W.WMO319: 1, W.WMO320: 1, W.WMO301: 1, W.WMO302: 1, W.WMO305: 1, W.WMO306: 1},
+    )
     refused = antwoorden(chain)
     granted = [p.product.code for p in toewijzingen(chain)[0].toegewezen_producten if p.product]
     return [
@@ -441,7 +446,7 @@ async def temporary_stop(chain: Chain) -> list[Check]:
     today = chain.clock.today()
     end = dt.date(2021, 2, 28)
     await ask(chain, [contracted("07A03", 4, today, end)])
-    await wait_all(chain, {W.WMO301: 1, W.WMO302: 1, W.WMO305: 1, W.WMO306: 1})
+    await wait_all(chain, {W.WMO316: 1, W.WMO301: 1, W.WMO302: 1, W.WMO305: 1, W.WMO306: 1})
     last_day, restart = dt.date(2020, 4, 10), dt.date(2020, 5, 4)
     await at(chain, last_day, 17)
     provider = chain.provider(PROVIDER)
@@ -513,6 +518,7 @@ async def change_of_provider(chain: Chain) -> list[Check]:
         ),
         Check("both providers started care (305)", len(starts) == 2, str(len(starts))),
         no_remarks(chain, W.WMO302, W.WMO306, W.WMO308, W.WMO316),
+        await all_met(chain, W.WMO305),
         await nobody_late(chain),
     ]
 
