@@ -42,6 +42,9 @@ messages = sa.Table(
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("status_changed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    # Wall-clock nanoseconds at admission: orders messages that share a received_at, as they
+    # all do while a virtual clock stands still (migration 3).
+    sa.Column("arrived_ns", sa.BigInteger),
     sa.Column("confirmed_at", sa.DateTime(timezone=True)),
     sa.Column("payload_deleted_at", sa.DateTime(timezone=True)),
     sa.Column("meldingen", sa.JSON),
@@ -113,11 +116,24 @@ def _v2(connection: Connection) -> None:
         connection.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON messages ({column})"))
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2)
+def _v3(connection: Connection) -> None:
+    # Migration 1 creates ``messages`` as the code defines it now, so a new ledger has the
+    # column already; an older one gets it here.
+    columns = {c["name"] for c in sa.inspect(connection).get_columns("messages")}
+    if "arrived_ns" not in columns:
+        connection.execute(sa.text("ALTER TABLE messages ADD COLUMN arrived_ns BIGINT"))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
+
+# Any fixed number: gateways starting together on one PostgreSQL ledger migrate one at a time.
+_MIGRATION_LOCK = 0x1A3D2020
 
 
 def migrate(connection: Connection) -> int:
     """Apply every migration the database has not seen; return the resulting version."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))
     schema_version.create(connection, checkfirst=True)
     current = connection.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
     if current > len(MIGRATIONS):

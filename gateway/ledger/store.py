@@ -9,6 +9,7 @@ what lets a 2xx mean "stored and routed" without ever losing one.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ class StoredMessage:
     confirmed_at: dt.datetime | None
     meldingen: list[dict[str, str]] | None
     trace_id: str | None
+    arrived_ns: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> StoredMessage:
@@ -79,8 +81,12 @@ class StoredMessage:
             confirmed_at=_aware(m["confirmed_at"]) if m["confirmed_at"] else None,
             meldingen=m["meldingen"],
             trace_id=m["trace_id"],
+            arrived_ns=m.get("arrived_ns"),
         )
 
+
+# Oldest first; ``arrived_ns`` breaks the ties of a virtual clock that stands still.
+_ARRIVAL = (messages.c.received_at, messages.c.arrived_ns, messages.c.traceer_id)
 
 # Every column but the payload, for listings.
 _META = [c for c in messages.c if c.name != "payload"]
@@ -208,6 +214,7 @@ class Ledger:
             "status": Berichtstatus.WORDT_VERWERKT.value,
             "status_changed_at": now,
             "received_at": now,
+            "arrived_ns": time.time_ns(),
             "trace_id": new.trace_id,
         }
         try:
@@ -282,6 +289,7 @@ class Ledger:
             "status": Berichtstatus.AFGEKEURD_DOOR_DIENST.value,
             "status_changed_at": now,
             "received_at": now,
+            "arrived_ns": time.time_ns(),
             "meldingen": list(meldingen),
             "trace_id": trace_id,
         }
@@ -390,7 +398,7 @@ class Ledger:
             query = query.where(messages.c.conversatie_id == conversatie_id)
         if als_antwoord_op is not None:
             query = query.where(messages.c.als_antwoord_op == als_antwoord_op)
-        query = query.order_by(messages.c.received_at, messages.c.traceer_id).limit(limit)
+        query = query.order_by(*_ARRIVAL).limit(limit)
         async with self._connect() as connection:
             return [StoredMessage.from_row(r) for r in await connection.execute(query)]
 
@@ -428,7 +436,7 @@ class Ledger:
             )
         if conversatie_id is not None:
             query = query.where(messages.c.conversatie_id == conversatie_id)
-        query = query.order_by(messages.c.received_at, messages.c.traceer_id).limit(limit)
+        query = query.order_by(*_ARRIVAL).limit(limit)
         async with self._connect() as connection:
             return [StoredMessage.from_row(r) for r in await connection.execute(query)]
 
@@ -457,7 +465,7 @@ class Ledger:
         query = (
             sa.select(*_META)
             .where(messages.c.status == Berichtstatus.WORDT_VERWERKT.value)
-            .order_by(messages.c.received_at)
+            .order_by(*_ARRIVAL)
         )
         async with self._connect() as connection:
             return [StoredMessage.from_row(r) for r in await connection.execute(query)]

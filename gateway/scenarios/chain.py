@@ -228,4 +228,4 @@ class Chain:
                 participant.key, conversatie_id=conversatie_id
             )
             found.update((row.traceer_id, row) for row in rows)
-        return sorted(found.values(), key=lambda r: r.received_at)
+        return sorted(found.values(), key=lambda r: (r.received_at, r.arrived_ns or 0))

@@ -289,7 +289,7 @@ class ObligationStore:
                 m.received_at,
                 m.status_changed_at,
             )
-            .order_by(m.received_at.desc(), m.traceer_id)
+            .order_by(m.received_at.desc(), m.arrived_ns.desc(), m.traceer_id)
             .limit(limit)
         )
         rows = await self._read(select)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import uuid
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from gateway.config import sqlalchemy_url
 from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
 from gateway.ledger import Ledger
+from gateway.ledger.schema import migrate, schema_version
 from gateway.ledger.store import NewMessage
 from gateway.vsp import Berichtstatus
 
@@ -146,3 +151,39 @@ async def test_unreachable_database_is_ledger_unavailable() -> None:
     """A ledger that cannot be reached is reported as such, naming the URL."""
     with pytest.raises(LedgerUnavailable, match=r"127\.0\.0\.1:1"):
         await Ledger.open("postgresql://postgres@127.0.0.1:1/none")
+
+
+async def test_inbox_keeps_arrival_order_while_the_clock_stands_still(db_url: str) -> None:
+    """With a virtual clock that does not move, the pull list is still first in, first out."""
+    frozen = dt.datetime(2020, 3, 2, 8, 0, tzinfo=dt.UTC)
+    ledger = await Ledger.open(db_url, now=lambda: frozen)
+    try:
+        ids = []
+        for n in range(8):
+            message = new_message(f"<m{n}/>".encode(), f"ID{n}")
+            await ledger.admit(message)
+            await ledger.routed(message.traceer_id)
+            ids.append(message.traceer_id)
+        assert [m.traceer_id for m in await ledger.inbox(MUNICIPALITY, limit=10)] == ids
+    finally:
+        await ledger.close()
+
+
+async def test_a_ledger_without_arrival_column_is_upgraded(db_url: str) -> None:
+    """Migration 3 adds ``arrived_ns`` to a ledger made before it, and leaves new ones be."""
+    engine = create_async_engine(sqlalchemy_url(db_url))
+    async with engine.begin() as connection:
+        await connection.run_sync(migrate)
+        await connection.execute(sa.text("ALTER TABLE messages DROP COLUMN arrived_ns"))
+        await connection.execute(schema_version.update().values(version=2))
+    await engine.dispose()
+
+    ledger = await Ledger.open(db_url)
+    try:
+        message = new_message()
+        await ledger.admit(message)
+        stored = await ledger.get(message.traceer_id)
+        assert stored is not None
+        assert stored.arrived_ns is not None
+    finally:
+        await ledger.close()
