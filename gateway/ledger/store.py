@@ -499,7 +499,13 @@ class _Guarded:
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         assert self._connection is not None
-        await self._connection.close()
+        try:
+            await self._connection.close()
+        except (DBAPIError, OSError) as lost:
+            # A connection that died under the read fails its rollback on close as well; that
+            # is the database going away too, not a surprise to answer with a 500.
+            if exc is None:
+                raise LedgerUnavailable(f"ledger connection lost: {lost}") from lost
         if isinstance(exc, DBAPIError | OSError):
             raise LedgerUnavailable(f"ledger read failed: {exc}") from exc
 
