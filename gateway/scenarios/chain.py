@@ -201,19 +201,19 @@ class Chain:
         by: Participant | None = None,
     ) -> None:
         """Until the simulated participants (or ``by``) received ``count`` of this type."""
-
-        def arrived() -> bool:
-            return len(self.received(message_type, by)) >= count
-
         try:
-            async with asyncio.timeout(seconds), self._arrived:
-                await self._arrived.wait_for(arrived)
+            await self.wait_until(lambda: len(self.received(message_type, by)) >= count, seconds)
         except TimeoutError:
             seen = len(self.received(message_type, by))
             raise TimeoutError(
                 f"waited {seconds:g} s for {count} {message_type.name}"
                 f"{f' to {by.key}' if by else ''}; {seen} came"
             ) from None
+
+    async def wait_until(self, condition: Callable[[], bool], seconds: float = 30.0) -> None:
+        """Until ``condition()`` holds, looked at after each event of the handlers."""
+        async with asyncio.timeout(seconds), self._arrived:
+            await self._arrived.wait_for(condition)
 
     async def advance_to(self, day: dt.date) -> None:
         """Move the virtual clock to noon of ``day`` and let what was due happen."""
