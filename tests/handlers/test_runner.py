@@ -8,8 +8,8 @@ import pytest
 
 from gateway.handlers.policy import Entry
 from gateway.participants import Participant
-from gateway.scenarios.catalog import contracted, verzoek_om_toewijzing
 from gateway.scenarios.chain import Chain
+from gateway.scenarios.steps import contracted, verzoek_om_toewijzing
 from gateway.standard.message_types import MessageType
 from gateway.standard.xmlsafe import parse_xml
 

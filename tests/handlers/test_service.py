@@ -18,7 +18,7 @@ from gateway.handlers.municipality import Municipality
 from gateway.handlers.provider import Provider
 from gateway.handlers.service import Simulated, parse_simulated, run_handlers
 from gateway.participants import Participant, Registry
-from gateway.scenarios.catalog import contracted, verzoek_om_toewijzing
+from gateway.scenarios.steps import contracted, verzoek_om_toewijzing
 from gateway.server import Gateway
 from gateway.standard.message_types import MessageType
 

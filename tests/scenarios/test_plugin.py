@@ -9,8 +9,8 @@ import pytest
 from gateway.clock import VirtualClock
 from gateway.participants import Participant
 from gateway.pytest_plugin import ChainOptions
-from gateway.scenarios.catalog import contracted, verzoek_om_toewijzing
 from gateway.scenarios.chain import Chain
+from gateway.scenarios.steps import contracted, verzoek_om_toewijzing
 from gateway.standard.codec import parse
 from gateway.standard.message_types import MessageType
 from gateway.standard.model import ToewijzingClient
