@@ -134,6 +134,39 @@ async def test_broker_outage_answers_503_and_loses_nothing(
     check_nothing_lost(load, delivered)
 
 
+async def test_broker_without_confirms_answers_503_and_loses_nothing(
+    gateway_process: GatewayProcess,
+    amqp_relay: AmqpRelay,
+    amqp_vhost: str,
+    amqp_url: str,
+    certs_dir: Path,
+    wmo305_example: bytes,
+) -> None:
+    """RabbitMQ connected but silent mid-load: 503 after the publish timeout, every 2xx delivered.
+
+    Messages published during the silence may still arrive afterwards although their sender got
+    a 503; the sender's retry is then a second copy, which the deduplicating consumer absorbs.
+    """
+    gateway_process.env["GATEWAY_AMQP_URL"] = amqp_relay.url(amqp_vhost)
+    await gateway_process.start()
+    load = Load()
+    answered_503_during_silence = False
+
+    async def silence() -> None:
+        nonlocal answered_503_during_silence
+        before = load.statuses.get(503, 0)
+        amqp_relay.stall()
+        await asyncio.sleep(3)  # longer than GATEWAY_PUBLISH_TIMEOUT (2 s)
+        answered_503_during_silence = load.statuses.get(503, 0) > before
+        await amqp_relay.restore()
+
+    await fault_under_load(load, gateway_process, certs_dir, wmo305_example, silence)
+
+    assert answered_503_during_silence, load.statuses
+    delivered = await drain(amqp_url, AMSTERDAM, MESSAGES)
+    check_nothing_lost(load, delivered)
+
+
 async def test_sigkill_mid_load_loses_no_accepted_message(
     gateway_process: GatewayProcess, amqp_url: str, certs_dir: Path, wmo305_example: bytes
 ) -> None:
