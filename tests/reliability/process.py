@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,15 +187,6 @@ def wmo305(example: bytes, identificatie: str) -> bytes:
     return example.replace(
         marker, f"<iwmo:Identificatie>{identificatie}</iwmo:Identificatie>".encode()
     )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the load saw: every traceerId that got a 2xx, and the answers that were not 2xx."""
-
-    accepted: frozenset[str]
-    statuses: Mapping[int, int]
-    connection_errors: int
 
 
 async def push_until_accepted(
