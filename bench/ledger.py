@@ -305,7 +305,7 @@ def psql(sql: str) -> None:
 
 async def statement_cost(directory: str, postgres_url: str | None, n: int = 2000) -> None:
     """What one small INSERT costs, through each driver, one after the other on one connection."""
-    create = sa.text("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    create = sa.text("CREATE TABLE t (v TEXT)")
     insert = sa.text("INSERT INTO t (v) VALUES (:v)")
     engines = {"aiosqlite": create_async_engine(f"sqlite+aiosqlite:///{directory}/s1.db")}
     if postgres_url:
