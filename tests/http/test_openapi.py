@@ -1,9 +1,10 @@
 """The OpenAPI document: served on both ports, covering every route, and held to by the server.
 
-The last test runs schemathesis (its command line, with every check it has) against a live
-gateway: over mutual TLS with a provider's certificate on the participants' port, and plainly on
-the ops port. Valid messages from ``../shared/reference/`` are given to it as examples, so that
-the accepting paths are exercised too; the document itself does not depend on them.
+The last test runs schemathesis (its command line, with every check it has) against live
+gateways: over mutual TLS with a provider's certificate on the participants' port, and plainly on
+the ops port of a gateway in simulation mode, which serves the clock and policy admin too. The
+other tests pin what it found. Valid messages from ``../shared/reference/`` are given to it as
+examples, so that the accepting paths are exercised too; the document does not depend on them.
 """
 
 from __future__ import annotations
