@@ -8,6 +8,8 @@ and anything else is "not found" (404), never "forbidden", so ids of others leak
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import weakref
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -316,8 +318,14 @@ async def payload(request: web.Request) -> web.Response:
     return web.Response(
         body=body,
         content_type="application/octet-stream",
-        headers={"Digest": f"sha-256={message.sha256}"},
+        headers=_digest_headers(message.sha256 or hashlib.sha256(body).hexdigest()),
     )
+
+
+def _digest_headers(sha256_hex: str) -> dict[str, str]:
+    """The payload's SHA-256 as HTTP says it: RFC 9530 and the older RFC 3230 form (base64)."""
+    encoded = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
+    return {"Repr-Digest": f"sha-256=:{encoded}:", "Digest": f"sha-256={encoded}"}
 
 
 async def confirm(request: web.Request) -> web.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hashlib
 import uuid
@@ -197,3 +198,21 @@ async def test_305_to_306_and_the_305s_way_to_bezorgd(
         "WordtAangeboden",
         "Bezorgd",
     ]
+
+
+async def test_payload_download_carries_its_digest(
+    running_gateway: RunningGateway, reference: Path
+) -> None:
+    """The download names its SHA-256 the HTTP way (RFC 9530), equal to the list's checksum."""
+    municipality = await running_gateway.client(DIEMEN)
+    provider = await running_gateway.client(PROVIDER_315)
+    assert (await municipality.post_xml(example(reference, "WMO316"))).status == 202
+    [entry] = await (await provider.session.get(provider.url(PULL_URL))).json()
+    download = await provider.session.get(entry["basisgegevens"]["payload"]["url"])
+    body = await download.read()
+    encoded = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    assert download.headers["Repr-Digest"] == f"sha-256=:{encoded}:"
+    assert download.headers["Digest"] == f"sha-256={encoded}"
+    assert (
+        hashlib.sha256(body).hexdigest() == entry["basisgegevens"]["payload"]["checksum"]["waarde"]
+    )
