@@ -14,13 +14,16 @@ from gateway.clock import VirtualClock
 from gateway.config import Settings
 from gateway.deadlines.workdays import AMSTERDAM
 from gateway.errors import ConfigError
+from gateway.handlers.follow import Follower
 from gateway.handlers.municipality import Municipality
+from gateway.handlers.policy import Policies
 from gateway.handlers.provider import Provider
 from gateway.handlers.service import Simulated, parse_simulated, run_handlers
 from gateway.participants import Participant, Registry
 from gateway.scenarios.steps import contracted, verzoek_om_toewijzing
 from gateway.server import Gateway
 from gateway.standard.message_types import MessageType
+from tests.fixtures.gateway import RunningGateway
 
 ZOETERMEER = Participant.parse("gemeente-0637")
 PROVIDER = Participant.parse("aanbieder-12345678")
@@ -128,3 +131,12 @@ async def _arrives(client: GatewayClient, berichttype: str, seconds: float = 10.
             if berichttype in types:
                 return types
             await asyncio.sleep(0.05)
+
+
+async def test_beside_a_real_clock_gateway_handlers_use_the_real_clock(
+    running_gateway: RunningGateway, unused_tcp_port: int
+) -> None:
+    """No virtual clock to follow (``/admin/clock`` 404): no follower; no ops port: an error."""
+    assert await Follower.start(running_gateway.ops_url, Policies()) is None
+    with pytest.raises(ConfigError, match=f"127.0.0.1:{unused_tcp_port}"):
+        await Follower.start(f"http://127.0.0.1:{unused_tcp_port}", Policies())
