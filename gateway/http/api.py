@@ -11,7 +11,7 @@ import asyncio
 import base64
 import hashlib
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import BodyPartReader, web
@@ -79,7 +79,7 @@ async def push(request: web.Request) -> web.Response:
             f"not {request.content_type or 'no content type'}",
         )
     _check_length(request, ingress.max_message_bytes + 1024 * 1024)
-    parts = await _in_time(request, _read_parts(request, ingress.max_message_bytes))
+    parts = await _in_time(request, lambda: _read_parts(request, ingress.max_message_bytes))
     metadata = parse_push_metadata(parts["berichtMetadata"])
     await ingress.submit(
         Submission(
@@ -105,7 +105,7 @@ async def post_message(request: web.Request) -> web.Response:
             f"expected application/xml, not {request.content_type or 'no content type'}",
         )
     _check_length(request, ingress.max_message_bytes)
-    payload = await _in_time(request, request.read())
+    payload = await _in_time(request, request.read)
     references = {}
     for name in ("traceerId", "conversatieId", "alsAntwoordOp"):
         value = request.query.get(name)
@@ -135,13 +135,14 @@ def _receipt_json(receipt: Receipt) -> dict[str, Any]:
     }
 
 
-async def _in_time(request: web.Request, reading: Awaitable[T]) -> T:
+async def _in_time(request: web.Request, read: Callable[[], Awaitable[T]]) -> T:
     """Read the body within GATEWAY_BODY_TIMEOUT: a body that trickles or never comes would
     otherwise hold a connection (and its buffers) for ever."""
     limit = request.app[BODY_TIMEOUT]
     try:
         async with asyncio.timeout(limit):
-            return await reading
+            # The read starts inside the timeout, so no coroutine is left unawaited.
+            return await read()
     except TimeoutError:
         raise Refused(
             408,
