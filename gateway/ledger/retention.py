@@ -91,8 +91,26 @@ async def purge(ledger: Ledger, policy: RetentionPolicy, now: dt.datetime) -> Pu
                 status_history.delete().where(status_history.c.traceer_id.in_(old))
             )
             gone = await connection.execute(messages.delete().where(m.received_at < cutoff))
+            # A met obligation is also the memory that it was owed: an assignment owes one 305
+            # and one 307 however often a 301 repeats it, so the met ones of an assignment
+            # whose other obligations are still open are kept until those are met too.
+            sibling = obligations.alias("sibling")
+            still_running = (
+                sa.select(sibling.c.id)
+                .where(
+                    sibling.c.reference == o.reference,
+                    sibling.c.debtor == o.debtor,
+                    sibling.c.creditor == o.creditor,
+                    sibling.c.met_at.is_(None),
+                )
+                .exists()
+            )
             met = await connection.execute(
-                obligations.delete().where(o.met_at.is_not(None), o.opened_at < cutoff)
+                obligations.delete().where(
+                    o.met_at.is_not(None),
+                    o.opened_at < cutoff,
+                    sa.or_(o.reference.is_(None), ~still_running),
+                )
             )
     except (DBAPIError, OSError) as exc:
         raise LedgerUnavailable(f"retention: ledger write failed: {exc}") from exc

@@ -22,16 +22,6 @@ def _marks(scenario: Scenario) -> list[pytest.MarkDecorator]:
             prices=scenario.prices,
         )
     ]
-    if scenario.name == "change-of-provider":
-        # Three months on, the retention job has removed the met 305 obligation of the old
-        # assignment (VSP: two months); the withdrawing 301 then owes a second 305 that nobody
-        # sends. Passes with GATEWAY_RETENTION_MONTHS=12; strict, so the fix is noticed.
-        marks.append(
-            pytest.mark.xfail(
-                reason="gateway.ledger retention forgets the met 305 that once_per_reference needs",
-                strict=True,
-            )
-        )
     return marks
 
 

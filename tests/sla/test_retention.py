@@ -19,7 +19,7 @@ from gateway.ledger.retention import (
     months_before,
     purge,
 )
-from gateway.ledger.schema import status_history
+from gateway.ledger.schema import obligations, status_history
 from gateway.sla.store import ObligationStore, Query
 from tests.sla.conftest import MONDAY, Admitter
 
@@ -119,3 +119,25 @@ def test_retention_settings_are_read_and_checked() -> None:
         config.load({"GATEWAY_RETENTION_MONTHS": "0"})
     with pytest.raises(ConfigError, match="at least 1"):
         RetentionPolicy(months=0)
+
+
+async def test_met_obligation_of_a_running_assignment_is_kept(
+    admitter: Admitter, sla_ledger: Ledger, clock: VirtualClock
+) -> None:
+    """A met 305 stays while its assignment's 307 is open: it remembers that the start was
+    owed once, so a later 301 repeating the assignment opens no second 305."""
+    await admitter.admit("WMO301")
+    o = obligations.c
+    async with sla_ledger.engine.begin() as connection:
+        await connection.execute(
+            obligations.update().where(o.owed == "WMO305").values(met_at=clock.now())
+        )
+    clock.advance(timedelta(days=70))
+    await purge(sla_ledger, RetentionPolicy(), clock.now())
+    async with sla_ledger.engine.connect() as connection:
+        kept = (await connection.execute(sa.select(o.owed, o.met_at))).all()
+    assert sorted((owed, met is not None) for owed, met in kept) == [
+        ("WMO302", False),
+        ("WMO305", True),
+        ("WMO307", False),
+    ]
