@@ -17,6 +17,8 @@ would make before anyone rewrites ``gateway/ledger/store.py``:
   transaction (and one fsync) for all the admissions and routings waiting at that moment.
 - ``sqlite-group-commit-without-obligations``: the same without the SLA obligations, to show
   what their queries cost.
+- ``sqlite-group-commit-in-thread-without-obligations``: ``ThreadGroupCommitLedger``, the batch
+  written in one thread through the stdlib's sqlite3: one thread hop per batch, not per statement.
 
 Prints one JSON line per setup.
 """
@@ -152,34 +154,9 @@ class GroupCommitLedger(Ledger):
         self, connection: AsyncConnection, work: tuple[NewMessage, Any], now: Any
     ) -> Admission:
         new, chain = work
-        row = {
-            "traceer_id": new.traceer_id,
-            "conversatie_id": new.conversatie_id,
-            "sender": new.sender,
-            "recipient": new.recipient,
-            "message_type": new.message_type,
-            "release": new.release,
-            "berichttype": new.berichttype,
-            "identificatie": new.identificatie,
-            "dagtekening": new.dagtekening,
-            "dedup_key": new.dedup_key,
-            "sha256": new.sha256,
-            "size": len(new.payload),
-            "payload": new.payload,
-            "status": Berichtstatus.WORDT_VERWERKT.value,
-            "status_changed_at": now,
-            "received_at": now,
-            "trace_id": new.trace_id,
-        }
         async with connection.begin_nested():
-            await connection.execute(messages.insert().values(row))
-            await connection.execute(
-                status_history.insert(),
-                [
-                    {"traceer_id": new.traceer_id, "status": s.value, "at": now}
-                    for s in (Berichtstatus.ONTVANGEN, Berichtstatus.WORDT_VERWERKT)
-                ],
-            )
+            await connection.execute(messages.insert().values(_row(new, now)))
+            await connection.execute(status_history.insert(), _admitted_history(new, now))
             if chain:
                 trigger = obligations.Trigger(
                     new.traceer_id, new.message_type, new.identificatie, new.conversatie_id
@@ -187,6 +164,94 @@ class GroupCommitLedger(Ledger):
                 await obligations.record(connection, trigger, chain, now)
         # The ingress reads the stored row back; the prototype hands back what it wrote.
         return Admission(_stored(new, now), replay=False)
+
+
+class ThreadGroupCommitLedger(GroupCommitLedger):
+    """The same group commit, the whole batch in one thread on the stdlib's sqlite3: one hop.
+
+    Without the obligations (their code is async); compare it with the ``-without-obligations``
+    row of ``GroupCommitLedger``.
+    """
+
+    def __init__(self, engine: AsyncEngine, path: Path) -> None:
+        super().__init__(engine)
+        self._sync = sa.create_engine(f"sqlite:///{path}")
+        sa.event.listen(self._sync, "connect", _pragmas("FULL"))
+
+    async def close(self) -> None:
+        await super().close()
+        self._sync.dispose()
+
+    async def _write(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self.batches.append(len(batch))
+            results = await asyncio.to_thread(self._write_batch, batch, self.now())
+            for (_, _, future), result in zip(batch, results, strict=True):
+                future.set_result(result)
+
+    def _write_batch(self, batch: list[tuple[str, Any, Any]], now: Any) -> list[Any]:
+        results: list[Any] = []
+        with self._sync.begin() as connection:
+            for kind, work, _ in batch:
+                if kind != "admit":
+                    results.append(None)
+                    continue
+                new = work[0]
+                with connection.begin_nested():
+                    connection.execute(messages.insert().values(_row(new, now)))
+                    connection.execute(status_history.insert(), _admitted_history(new, now))
+                results.append(Admission(_stored(new, now), replay=False))
+            routed = [work for kind, work, _ in batch if kind == "routed"]
+            if routed:
+                connection.execute(
+                    messages.update()
+                    .where(
+                        messages.c.traceer_id.in_(routed),
+                        messages.c.status == Berichtstatus.WORDT_VERWERKT.value,
+                    )
+                    .values(status=Berichtstatus.WORDT_AANGEBODEN.value, status_changed_at=now)
+                )
+                connection.execute(
+                    status_history.insert(),
+                    [
+                        {"traceer_id": t, "status": s.value, "at": now}
+                        for t in routed
+                        for s in (Berichtstatus.VERWERKING_VOLTOOID, Berichtstatus.WORDT_AANGEBODEN)
+                    ],
+                )
+        return results
+
+
+def _admitted_history(new: NewMessage, now: Any) -> list[dict[str, Any]]:
+    return [
+        {"traceer_id": new.traceer_id, "status": s.value, "at": now}
+        for s in (Berichtstatus.ONTVANGEN, Berichtstatus.WORDT_VERWERKT)
+    ]
+
+
+def _row(new: NewMessage, now: Any) -> dict[str, Any]:
+    return {
+        "traceer_id": new.traceer_id,
+        "conversatie_id": new.conversatie_id,
+        "sender": new.sender,
+        "recipient": new.recipient,
+        "message_type": new.message_type,
+        "release": new.release,
+        "berichttype": new.berichttype,
+        "identificatie": new.identificatie,
+        "dagtekening": new.dagtekening,
+        "dedup_key": new.dedup_key,
+        "sha256": new.sha256,
+        "size": len(new.payload),
+        "payload": new.payload,
+        "status": Berichtstatus.WORDT_VERWERKT.value,
+        "status_changed_at": now,
+        "received_at": now,
+        "trace_id": new.trace_id,
+    }
 
 
 def _stored(new: NewMessage, now: Any) -> StoredMessage:
@@ -263,7 +328,13 @@ async def measure(
 ) -> dict[str, Any]:
     async with engine.begin() as connection:
         await connection.run_sync(migrate)
-    ledger = GroupCommitLedger(engine) if "group-commit" in name else Ledger(engine)
+    ledger: Ledger
+    if "in-thread" in name:
+        ledger = ThreadGroupCommitLedger(engine, Path(str(engine.url.database)))
+    elif "group-commit" in name:
+        ledger = GroupCommitLedger(engine)
+    else:
+        ledger = Ledger(engine)
     try:
         work = [admissions.make(n, ledger) for n in range(count)]
         queue = iter(work)
@@ -358,6 +429,10 @@ async def main(count: int, concurrency: int, postgres: bool) -> None:
             (
                 "sqlite-group-commit-without-obligations",
                 sqlite_engine(Path(directory, "e.db"), one_connection=True, synchronous="FULL"),
+            ),
+            (
+                "sqlite-group-commit-in-thread-without-obligations",
+                sqlite_engine(Path(directory, "f.db"), one_connection=True, synchronous="FULL"),
             ),
         ]
         database = f"bench_ledger_{secrets.token_hex(3)}"
