@@ -124,7 +124,18 @@ def _v3(connection: Connection) -> None:
         connection.execute(sa.text("ALTER TABLE messages ADD COLUMN arrived_ns BIGINT"))
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(connection: Connection) -> None:
+    # An answer finds the obligation it meets by the identification it quotes (a retour) or by
+    # its reference (a 301 by ReferentieAanbieder, a 305 by ToewijzingNummer); without these
+    # every admission scanned all open obligations between the same two participants.
+    for name, columns in (
+        ("ix_obligations_answer", "debtor, creditor, trigger_identificatie"),
+        ("ix_obligations_reference", "debtor, creditor, reference"),
+    ):
+        connection.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON obligations ({columns})"))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4)
 
 # Any fixed number: gateways starting together on one PostgreSQL ledger migrate one at a time.
 _MIGRATION_LOCK = 0x1A3D2020

@@ -107,7 +107,7 @@ async def test_hostile_case_is_a_4xx_problem(
 async def test_corpus_again_keeps_memory_bounded(
     hostile_gateway: GatewayProcess, certs_dir: Path
 ) -> None:
-    """A second and third pass of the corpus, eight at a time, grow the gateway's RSS by < 10%."""
+    """Passes of the corpus, eight at a time, leave the gateway's memory on a plateau."""
     quick = [c for c in CASES if c.request.pause == 0 and c.request.content_length is None]
 
     async def one_pass() -> None:
@@ -119,10 +119,14 @@ async def test_corpus_again_keeps_memory_bounded(
 
         await asyncio.gather(*(run(case) for case in quick))
 
-    await one_pass()
-    warmed = rss_kib(hostile_gateway.pid)
-    await one_pass()
-    after = rss_kib(hostile_gateway.pid)
+    # How many large bodies are held at once depends on the machine's load, and the allocator
+    # keeps what a busy moment took; so the bound is on the plateau: a third pass may not grow
+    # the process beyond the most the first two needed, and never past 1 GiB.
+    peaks = []
+    for _ in range(3):
+        await one_pass()
+        peaks.append(rss_kib(hostile_gateway.pid))
     assert hostile_gateway.alive()
-    assert after < warmed * 1.10, f"RSS grew from {warmed} to {after} KiB over one pass"
+    warmed, after = max(peaks[:2]), peaks[2]
+    assert after < warmed * 1.10, f"RSS after each pass {peaks} KiB: still growing"
     assert after < 1024 * 1024, f"RSS {after} KiB: over 1 GiB"

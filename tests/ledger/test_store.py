@@ -187,3 +187,12 @@ async def test_a_ledger_without_arrival_column_is_upgraded(db_url: str) -> None:
         assert stored.arrived_ns is not None
     finally:
         await ledger.close()
+
+
+async def test_obligations_are_found_by_index(ledger: Ledger) -> None:
+    """Migration 4: answers find their obligation by identification or reference, not by scan."""
+    async with ledger.engine.connect() as connection:
+        names = await connection.run_sync(
+            lambda c: {i["name"] for i in sa.inspect(c).get_indexes("obligations")}
+        )
+    assert {"ix_obligations_answer", "ix_obligations_reference"} <= names
