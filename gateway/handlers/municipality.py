@@ -27,14 +27,13 @@ from gateway.handlers.profiles import (
     Refusal,
     Request,
 )
+from gateway.handlers.reception import Reception, retour
 from gateway.participants import Participant, Role
 from gateway.standard import model
-from gateway.standard.catalog import default_catalog
 from gateway.standard.codec import build, parse
 from gateway.standard.message_types import MessageType
-from gateway.standard.retour import Beoordeling, build_declaratie_antwoord, build_retour
-from gateway.standard.rules import Berichtklasse, CheckContext, Controleniveau, Remark, check
-from gateway.standard.xmlsafe import parse_xml
+from gateway.standard.retour import Beoordeling, build_declaratie_antwoord
+from gateway.standard.rules import Remark
 
 # 307 reasons that end the care for good: the assignment ends with it (RedenWijziging).
 ENDING_REASONS: dict[str, str] = {
@@ -62,18 +61,6 @@ class ClientFile:
     assignments: list[Assignment] = field(default_factory=list)
 
 
-def forced_remark(retourcode: str) -> Remark:
-    """A remark on the header, for an answer policy that rejects with a given code."""
-    return Remark(
-        rule="POLICY",
-        retourcode=retourcode,
-        element="Header",
-        berichtklasse=Berichtklasse.header(),
-        message=f"rejected by the answer policy with {retourcode}",
-        controleniveau=Controleniveau.EXTERNE_BRON,
-    )
-
-
 class Municipality:
     """One simulated municipality; ``answer`` is called per received message."""
 
@@ -91,7 +78,7 @@ class Municipality:
         self.ids = Identificaties()
         self.clients: dict[str, ClientFile] = {}
         self._next_nummer = first_toewijzing_nummer
-        self._seen: set[tuple[str, str, str]] = set()
+        self.reception = Reception()
 
     # -- entry point ------------------------------------------------------------------------
 
@@ -105,41 +92,17 @@ class Municipality:
 
         ``reject(retour type)`` gives the retourcode an answer policy forces, if any.
         """
-        doc = parse_xml(received.payload)
         message_type = received.message_type
-        today = now.date()
-        context = CheckContext(today=today, seen_identificatie=self._seen_before)
-        remarks = check(doc, message_type, context)
-        header = default_catalog().header(doc, message_type)
-        self._seen.add((header.afzender, message_type.name, header.identificatie))
-
-        retour_type = message_type.retour
-        if retour_type is None:
+        if message_type.retour is None:
             return []
-        forced = reject(retour_type)
-        if forced is not None:
-            remarks = [forced_remark(forced)]
-
+        today = now.date()
+        judgement = self.reception.judge(received, today, reject)
         if message_type.number == 323:
-            return [self._declaratie_antwoord(received, remarks, today, forced)]
-
-        retour = Outgoing(
-            message_type=retour_type,
-            payload=build_retour(
-                doc,
-                remarks,
-                identificatie=self.ids.next(),
-                dagtekening=today,
-                rejected=forced == "0001",
-            ),
-            recipient=received.sender,
-            conversatie_id=received.conversatie_id,
-            als_antwoord_op=received.traceer_id,
-            trigger=message_type,
-        )
-        if remarks:
-            return [retour]  # nothing is done with a message that has remarks
-        message = parse(doc, validated=True)
+            return [self._declaratie_antwoord(received, judgement.remarks, today, judgement.forced)]
+        answer = retour(received, judgement, self.ids, today)
+        if judgement.remarks:
+            return [answer]  # nothing is done with a message that has remarks
+        message = parse(judgement.doc, validated=True)
         follow_up: list[Outgoing] = []
         if message_type.number == 315:
             follow_up = self._on_verzoek_toewijzing(received, message, now)
@@ -147,10 +110,7 @@ class Municipality:
             follow_up = self._on_verzoek_wijziging(received, message, now)
         elif message_type.number == 307:
             follow_up = self._on_stop(received, message, now)
-        return [retour, *follow_up]
-
-    def _seen_before(self, afzender: str, message_type: MessageType, identificatie: str) -> bool:
-        return (afzender, message_type.name, identificatie) in self._seen
+        return [answer, *follow_up]
 
     # -- 315: verzoek om toewijzing ---------------------------------------------------------
 
@@ -164,15 +124,12 @@ class Municipality:
         granted: list[Assignment] = []
         outgoing: list[Outgoing] = []
         for product in client.aangevraagde_producten:
-            request = Request(
-                bsn=client.bsn,
-                categorie=product.product.categorie if product.product else "",
-                code=product.product.code if product.product else None,
-                ingangsdatum=product.toewijzing_ingangsdatum,
-                einddatum=product.toewijzing_einddatum,
-                volume=product.omvang.volume if product.omvang else None,
-                eenheid=product.omvang.eenheid if product.omvang else None,
-                frequentie=product.omvang.frequentie if product.omvang else None,
+            request = _request(
+                client.bsn,
+                product.product,
+                product.toewijzing_ingangsdatum,
+                product.toewijzing_einddatum,
+                product.omvang,
             )
             decision = self.profile.decide(request, [*file.assignments, *granted])
             if isinstance(decision, Refusal):
@@ -256,15 +213,12 @@ class Municipality:
             )
         new: list[Assignment] = []
         for product in verzoek.nieuwe_producten:
-            request = Request(
-                bsn=client.bsn,
-                categorie=product.product.categorie if product.product else "",
-                code=product.product.code if product.product else None,
-                ingangsdatum=product.gewenste_ingangsdatum,
-                einddatum=product.einddatum,
-                volume=product.omvang.volume if product.omvang else None,
-                eenheid=product.omvang.eenheid if product.omvang else None,
-                frequentie=product.omvang.frequentie if product.omvang else None,
+            request = _request(
+                client.bsn,
+                product.product,
+                product.gewenste_ingangsdatum,
+                product.einddatum,
+                product.omvang,
             )
             decision = self.profile.decide(request, [*by_nummer.values(), *new])
             if isinstance(decision, Refusal):
@@ -495,3 +449,23 @@ class Municipality:
             als_antwoord_op=received.traceer_id,
             trigger=received.message_type,
         )
+
+
+def _request(
+    bsn: str,
+    product: model.Product | None,
+    ingangsdatum: dt.date,
+    einddatum: dt.date | None,
+    omvang: model.Omvang | None,
+) -> Request:
+    """A requested product (of a 315, or a new one in a 317), as the profile judges it."""
+    return Request(
+        bsn=bsn,
+        categorie=product.categorie if product else "",
+        code=product.code if product else None,
+        ingangsdatum=ingangsdatum,
+        einddatum=einddatum,
+        volume=omvang.volume if omvang else None,
+        eenheid=omvang.eenheid if omvang else None,
+        frequentie=omvang.frequentie if omvang else None,
+    )

@@ -20,16 +20,12 @@ from gateway.deadlines.workdays import WorkingDays
 from gateway.handlers import declaring
 from gateway.handlers.declaring import Delivered, Month
 from gateway.handlers.messages import Identificaties, Outgoing, Received
-from gateway.handlers.municipality import forced_remark
 from gateway.handlers.profiles import ContractProfile
+from gateway.handlers.reception import Reception, retour
 from gateway.participants import Participant, Role
 from gateway.standard import model
-from gateway.standard.catalog import default_catalog
 from gateway.standard.codec import build, parse
 from gateway.standard.message_types import MessageType
-from gateway.standard.retour import build_retour
-from gateway.standard.rules import CheckContext, check
-from gateway.standard.xmlsafe import parse_xml
 
 PLANNED_END = "19"
 CHANGE_REQUEST_END = "37"
@@ -80,7 +76,7 @@ class Provider:
         self.declaration_ids = Identificaties("D" + secrets.token_hex(2)[:3].upper())
         self.references = Identificaties("R" + secrets.token_hex(2)[:3].upper())
         self.care: dict[tuple[str, str, int], Care] = {}  # (municipality, bsn, nummer)
-        self._seen: set[tuple[str, str, str]] = set()
+        self.reception = Reception()
         self._called_off: set[str] = set()
         self._declared: set[tuple[str, Month]] = set()
         self._lines: dict[str, Delivered] = {}  # ReferentieNummer -> what that line declared
@@ -99,33 +95,12 @@ class Provider:
         retour_type = message_type.retour
         if retour_type is None or message_type.number not in (301, 319):
             return []  # retour messages need no answer
-        doc = parse_xml(received.payload)
         today = now.date()
-        remarks = check(
-            doc, message_type, CheckContext(today=today, seen_identificatie=self._seen_before)
-        )
-        header = default_catalog().header(doc, message_type)
-        self._seen.add((header.afzender, message_type.name, header.identificatie))
-        forced = reject(retour_type)
-        if forced is not None:
-            remarks = [forced_remark(forced)]
-        retour = Outgoing(
-            message_type=retour_type,
-            payload=build_retour(
-                doc,
-                remarks,
-                identificatie=self.ids.next(),
-                dagtekening=today,
-                rejected=forced == "0001",
-            ),
-            recipient=received.sender,
-            conversatie_id=received.conversatie_id,
-            als_antwoord_op=received.traceer_id,
-            trigger=message_type,
-        )
-        if remarks or not self.autopilot or message_type.number != 301:
-            return [retour]
-        return [retour, *self._deliver(received, parse(doc, validated=True), today)]
+        judgement = self.reception.judge(received, today, reject)
+        answer = retour(received, judgement, self.ids, today)
+        if judgement.remarks or not self.autopilot or message_type.number != 301:
+            return [answer]
+        return [answer, *self._deliver(received, parse(judgement.doc, validated=True), today)]
 
     def _on_declaratie_antwoord(self, received: Received) -> None:
         """Note the lines rejected for their tariff, to declare them again at the contract's."""
@@ -143,9 +118,6 @@ class Provider:
                 self.prices.pop(line.code, None)
                 corrected = replace(line, tarief=product.tarief)
                 self._corrections.setdefault(received.sender.code, []).append(corrected)
-
-    def _seen_before(self, afzender: str, message_type: MessageType, identificatie: str) -> bool:
-        return (afzender, message_type.name, identificatie) in self._seen
 
     def prepare(self, outgoing: Outgoing, now: dt.datetime) -> Outgoing | None:
         """What a planned message is when its day comes: itself, rebuilt, or None (called off).

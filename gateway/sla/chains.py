@@ -42,6 +42,8 @@ class Item:
 
     facts: Facts
     reference: str | None
+    changed: bool = False
+    """A ToegewezenProduct with a RedenWijziging: a change of an earlier assignment."""
 
 
 # Per message number: the element of one product line, the element naming it for the answer,
@@ -111,6 +113,10 @@ class Chains:
                 # The retour answers the whole message: open it once, not per product line.
                 is_retour = due.owed == retour
                 if is_retour and index > 0:
+                    continue
+                if item.changed and due.owed == MessageType.of(message_type.standard, 305):
+                    # A changed assignment (RedenWijziging) was started, or owed its start,
+                    # when it was first assigned: the change opens no second 305.
                     continue
                 opening = _opening(due, sender, recipient, None if is_retour else item.reference)
                 if message_type.number == 301 and not is_retour:
@@ -228,7 +234,9 @@ def _items(message_type: MessageType, root: etree._Element) -> list[Item]:
             if (day := _date(next(_texts(element, child), None))) is not None
         }
         code = next(_texts(element, "Code"), None)
-        items.append(Item(Facts(dates, (code,) if code else ()), next(_texts(element, key), None)))
+        changed = next(_texts(element, "RedenWijziging"), None) is not None
+        facts = Facts(dates, (code,) if code else ())
+        items.append(Item(facts, next(_texts(element, key), None), changed))
     return items or [Item(Facts(), None)]
 
 

@@ -182,3 +182,25 @@ def test_ijw_301_opens_the_same_chain_in_jw_messages(reference: Path) -> None:
     # Ingangsdatum Wednesday 1 April 2026 lies after receipt, so 5 working days after the
     # start count, without Tweede Paasdag (6 April): Thursday 9 April.
     assert {o.due for o in step.opens if o.owed == "JW305"} == {end_of(9, 4, 2026)}
+
+
+def test_changed_assignment_moves_its_stop_but_owes_no_second_start(reference: Path) -> None:
+    """A ToegewezenProduct with a RedenWijziging opens its 307 again, and no new 305."""
+    original = example(reference, "WMO301").decode()
+    changed = original.replace(
+        "</wmo301:Einddatum>",
+        "</wmo301:Einddatum>\n\t\t\t\t<wmo301:RedenWijziging>05</wmo301:RedenWijziging>",
+        1,
+    )
+    assert changed != original
+    doc = parse_xml(changed.encode())
+    default_catalog().validate(doc)
+    step = Chains(get_profile("istandaarden-3.2")).step(
+        default_catalog().identify(doc),
+        doc,
+        sender=party("0384"),
+        recipient=party("42420001"),
+        received=MONDAY,
+        answers=None,
+    )
+    assert sorted(o.owed for o in step.opens) == ["WMO302", "WMO307"]
