@@ -58,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``gateway calendar 2025 | head``): nothing more to say.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

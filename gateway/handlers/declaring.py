@@ -4,7 +4,8 @@ Seed 003 (2020, iWmo 2.x with the 303) declares per 4-week period. A 323 of iWmo
 its DeclaratiePeriode is exactly one calendar month (CS340), each ProductPeriode lies within one
 month (CS337), and both begin in 2021 or later (CS100). Since everything a simulated participant
 sends must pass the standard's checks, the provider declares per calendar month from 2021 on, on
-the first working day after the month; months before 2021 are not declared at all.
+the first working day after the 4-week period in which the month ends (the seed's rhythm);
+months before 2021 are not declared at all.
 
 What a line holds comes from the assignment and the contract: the delivered volume is the
 assigned volume for the days of the month the care ran (per week: volume x days / 7, rounded;
@@ -19,6 +20,7 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from gateway.deadlines.periods import PeriodCalendar
 from gateway.deadlines.workdays import WorkingDays
 from gateway.participants import Participant
 from gateway.standard import model
@@ -64,10 +66,20 @@ def months(first: dt.date, last: dt.date) -> Iterator[Month]:
         month = month.following
 
 
-def declaration_day(month: Month, workdays: WorkingDays) -> dt.date:
-    """The day a month is declared: the first working day after it."""
-    day = month.following.first
+def declaration_day(
+    month: Month, workdays: WorkingDays, periods: PeriodCalendar | None = None
+) -> dt.date:
+    """The day a month is declared: the first working day after the 4-week period it ends in.
+
+    The provider keeps the seed's rhythm - it declares when a 4-week period is over - and
+    declares then what iWmo 3.2 lets it: the calendar month that has ended by then.
+    """
+    period = (periods or _PERIODS).holding(month.last)
+    day = period.last + dt.timedelta(days=1)
     return day if workdays.is_working_day(day) else workdays.add(day, 1)
+
+
+_PERIODS = PeriodCalendar()
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,10 @@
 The autopilot turns each new assignment of a 301 into care: a 305 on its Ingangsdatum and a 307
 on its Einddatum (reden 19, delivered as planned). When a later 301 ends a running assignment
 earlier, the provider stops the care on that day instead (reden 37) and drops the planned stop.
-With a contract profile that prices the products, it also declares: one 323 per municipality per
-month after the month (``gateway.handlers.declaring``). A line the 325 rejects for its tariff
-(0611) is declared again, at the contract tariff, with the next month.
+With a contract profile that prices the products, it also declares: after each 4-week period, a
+323 per municipality for the calendar month that ended in it (``gateway.handlers.declaring``).
+A line the 325 rejects for its tariff (0611) is declared again, at the contract tariff, with the
+next month.
 """
 
 from __future__ import annotations

@@ -29,13 +29,14 @@ def test_months_start_in_2021_and_cover_the_care() -> None:
     assert Month(2024, 2).last == dt.date(2024, 2, 29)
 
 
-def test_a_month_is_declared_on_the_first_working_day_after_it() -> None:
-    """January 2021 on Monday 1 February; February 2025 on Monday 3 March (1 March a Saturday);
-    March 2024 on 2 April (1 April is Easter Monday)."""
+def test_a_month_is_declared_after_the_4_week_period_it_ends_in() -> None:
+    """January 2021 ends in period 1 (to 31 January): Monday 1 February; February 2025 ends in
+    period 3 (to Sunday 23 March): Monday 24 March; March 2024 ends in period 4 (to Sunday 21
+    April): Monday 22 April."""
     workdays = WorkingDays()
     assert declaration_day(Month(2021, 1), workdays) == dt.date(2021, 2, 1)
-    assert declaration_day(Month(2025, 2), workdays) == dt.date(2025, 3, 3)
-    assert declaration_day(Month(2024, 3), workdays) == dt.date(2024, 4, 2)
+    assert declaration_day(Month(2025, 2), workdays) == dt.date(2025, 3, 24)
+    assert declaration_day(Month(2024, 3), workdays) == dt.date(2024, 4, 22)
 
 
 def test_delivered_volume_follows_the_frequency() -> None:
