@@ -13,6 +13,7 @@ makes it ``WordtAangeboden``, and only then does the sender get its 2xx.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import uuid
@@ -208,8 +209,9 @@ class Ingress:
         await self._publish(route, stored, payload, withdraw_on_failure=not admission.replay)
         if original is not None:
             await self.ledger.delivered(original.traceer_id, recipient=route.sender.key)
-        routed = await self.ledger.get(stored.traceer_id)
-        return Receipt.of(routed or stored, replay=admission.replay)
+        # Confirmed and marked: it is on offer to its recipient now.
+        offered = dataclasses.replace(stored, status=Berichtstatus.WORDT_AANGEBODEN)
+        return Receipt.of(offered, replay=admission.replay)
 
     def _parse(self, payload: bytes) -> etree._ElementTree:
         try:

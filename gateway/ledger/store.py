@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,11 @@ class StoredMessage:
 
     @classmethod
     def from_row(cls, row: Any) -> StoredMessage:
-        m = row._mapping
+        return cls.from_mapping(row._mapping)
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any]) -> StoredMessage:
+        """From the columns of ``messages`` by name; absent optional ones are None."""
         return cls(
             traceer_id=m["traceer_id"],
             conversatie_id=m["conversatie_id"],
@@ -78,8 +82,8 @@ class StoredMessage:
             status=Berichtstatus(m["status"]),
             status_changed_at=_aware(m["status_changed_at"]),
             received_at=_aware(m["received_at"]),
-            confirmed_at=_aware(m["confirmed_at"]) if m["confirmed_at"] else None,
-            meldingen=m["meldingen"],
+            confirmed_at=_aware(m["confirmed_at"]) if m.get("confirmed_at") else None,
+            meldingen=m.get("meldingen"),
             trace_id=m["trace_id"],
             arrived_ns=m.get("arrived_ns"),
         )
@@ -232,13 +236,12 @@ class Ledger:
                         new.traceer_id, new.message_type, new.identificatie, new.conversatie_id
                     )
                     await obligations.record(connection, trigger, chain, now)
-                stored = await _fetch(connection, new.traceer_id)
         except IntegrityError:
             return await self._replay(new)
         except (DBAPIError, OSError) as exc:
             raise LedgerUnavailable(f"ledger write failed: {exc}") from exc
-        assert stored is not None
-        return Admission(stored, replay=False)
+        # What was just written, without reading it back.
+        return Admission(StoredMessage.from_mapping(row), replay=False)
 
     async def _replay(self, new: NewMessage) -> Admission:
         async with self._connect() as connection:
