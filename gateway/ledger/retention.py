@@ -11,17 +11,15 @@ open one stays until it is met (it is the one somebody still has to answer for).
 
 from __future__ import annotations
 
-import asyncio
 import calendar
-import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
+from gateway.background import ClockJob
 from gateway.clock import Clock, VirtualClock
 from gateway.errors import ConfigError, LedgerUnavailable
 from gateway.ledger.schema import messages, obligations, status_history
@@ -117,16 +115,15 @@ async def purge(ledger: Ledger, policy: RetentionPolicy, now: dt.datetime) -> Pu
     return Purged(payloads.rowcount, gone.rowcount, met.rowcount)
 
 
-class RetentionJob:
+class RetentionJob(ClockJob):
     """Runs ``purge`` every ``policy.interval`` of the clock's time."""
 
+    name = "retention"
+
     def __init__(self, ledger: Ledger, policy: RetentionPolicy, clock: Clock) -> None:
+        super().__init__(clock)
         self.ledger = ledger
         self.policy = policy
-        self.clock = clock
-        self._task: asyncio.Task[None] | None = None
-        self._moved = asyncio.Event()
-        self._unsubscribe: Callable[[], None] | None = None
 
     async def run_once(self) -> Purged:
         purged = await purge(self.ledger, self.policy, self.clock.now())
@@ -138,20 +135,6 @@ class RetentionJob:
                 purged.obligations,
             )
         return purged
-
-    def start(self) -> None:
-        if isinstance(self.clock, VirtualClock):
-            self._unsubscribe = self.clock.subscribe(lambda _now: self._moved.set())
-        self._task = asyncio.create_task(self._run(), name="retention")
-
-    async def stop(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _run(self) -> None:
         while True:
@@ -168,8 +151,8 @@ class RetentionJob:
         # A virtual clock may be moved back as well as forward: look again after every move
         # that reaches the next run, or when set back before the last one.
         while self.clock.now() < until:
-            self._moved.clear()
+            self._wake.clear()
             before = self.clock.now()
-            await self._moved.wait()
+            await self._wake.wait()
             if self.clock.now() < before:
                 return

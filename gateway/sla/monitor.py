@@ -14,11 +14,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from gateway.background import ClockJob
 from gateway.clock import Clock, VirtualClock
 from gateway.errors import BrokerError, LedgerUnavailable
 from gateway.sla.store import Obligation, ObligationStore, Tally
@@ -70,8 +71,10 @@ def late_event(obligation: Obligation, now: dt.datetime) -> dict[str, object]:
     return {**obligation.as_json(now), "debtor": obligation.debtor, "creditor": obligation.creditor}
 
 
-class Monitor:
+class Monitor(ClockJob):
     """Announce late obligations and keep the gauges current; ``start`` and ``stop`` it."""
+
+    name = "sla-monitor"
 
     def __init__(
         self,
@@ -82,14 +85,11 @@ class Monitor:
         *,
         poll: float = 1.0,
     ) -> None:
+        super().__init__(clock)
         self.store = store
-        self.clock = clock
         self.publisher = publisher
         self.metrics = metrics
         self.poll = poll
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._unsubscribe: Callable[[], None] | None = None
 
     async def check(self) -> list[Obligation]:
         """One round: announce what became late, refresh the gauges; return what was announced."""
@@ -106,20 +106,6 @@ class Monitor:
             announced.append(obligation)
         self.metrics.show(await self.store.tally(now))
         return announced
-
-    def start(self) -> None:
-        if isinstance(self.clock, VirtualClock):
-            self._unsubscribe = self.clock.subscribe(lambda _now: self._wake.set())
-        self._task = asyncio.create_task(self._run(), name="sla-monitor")
-
-    async def stop(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _run(self) -> None:
         while True:
