@@ -171,21 +171,41 @@ class Provider:
                 )
         return out
 
-    def _message(
-        self, message_type: MessageType, recipient: Participant, body: model.Body, today: dt.date
-    ) -> bytes:
-        return build(
+    def _planned(
+        self,
+        received: Received,
+        number: int,
+        body: model.Body,
+        day: dt.date,
+        today: dt.date,
+        key: str | None = None,
+    ) -> Outgoing:
+        """A 305 or 307 to the municipality of ``received``, to go on ``day``.
+
+        Its Dagtekening is the day it goes out, not the day it was planned.
+        """
+        message_type = MessageType.of(received.message_type.standard, number)
+        payload = build(
             model.Message(
                 message_type=message_type,
                 header=model.Header(
                     afzender=self.participant.code,
-                    ontvanger=recipient.code,
+                    ontvanger=received.sender.code,
                     bericht_identificatie=model.BerichtIdentificatie(
-                        identificatie=self.ids.next(), dagtekening=today
+                        identificatie=self.ids.next(), dagtekening=max(today, day)
                     ),
                 ),
                 body=body,
             )
+        )
+        return Outgoing(
+            message_type=message_type,
+            payload=payload,
+            recipient=received.sender,
+            conversatie_id=received.conversatie_id,
+            als_antwoord_op=None,
+            not_before=day,
+            key=key,
         )
 
     def _start(
@@ -197,7 +217,6 @@ class Provider:
         begindatum: dt.date | None = None,
     ) -> Outgoing:
         begindatum = begindatum or care.ingangsdatum
-        standard = received.message_type.standard
         body = model.StartClient(
             bsn=client.bsn,
             geboortedatum=client.geboortedatum,
@@ -213,17 +232,7 @@ class Provider:
                 ),
             ),
         )
-        # The Dagtekening is the day it goes out, not the day it was planned.
-        day = max(today, begindatum)
-        message_type = MessageType.of(standard, 305)
-        return Outgoing(
-            message_type=message_type,
-            payload=self._message(message_type, received.sender, body, day),
-            recipient=received.sender,
-            conversatie_id=received.conversatie_id,
-            als_antwoord_op=None,
-            not_before=begindatum,
-        )
+        return self._planned(received, 305, body, begindatum, today)
 
     def _stop(
         self,
@@ -234,7 +243,6 @@ class Provider:
         reden: str,
         today: dt.date,
     ) -> Outgoing:
-        standard = received.message_type.standard
         body = model.StopClient(
             bsn=client.bsn,
             geboortedatum=client.geboortedatum,
@@ -252,17 +260,8 @@ class Provider:
                 ),
             ),
         )
-        message_type = MessageType.of(standard, 307)
-        day = max(today, einddatum)
-        return Outgoing(
-            message_type=message_type,
-            payload=self._message(message_type, received.sender, body, day),
-            recipient=received.sender,
-            conversatie_id=received.conversatie_id,
-            als_antwoord_op=None,
-            not_before=einddatum,
-            key=_stop_key((received.sender.code, client.bsn, care.nummer), reden),
-        )
+        key = _stop_key((received.sender.code, client.bsn, care.nummer), reden)
+        return self._planned(received, 307, body, einddatum, today, key)
 
     # -- what a scenario has the provider do of its own accord ---------------------------------
 
