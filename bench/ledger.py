@@ -1,24 +1,21 @@
-"""What the ledger alone sustains: admissions of 305s, many at once, on several engine setups.
+"""What the ledger alone sustains: admissions of 305s, many at once, with and without group commit.
 
     .venv/bin/python -m bench.ledger [--count N] [--concurrency C] [--postgres]
 
 Each admission is what the ingress writes for a 3 KB 305: ``Ledger.admit`` (the message, its
 status history and the obligations its chain step opens and meets) and then ``Ledger.routed``.
-The ledger is built on engines set up in several ways, to measure the choices a group commit
-would make before anyone rewrites ``gateway/ledger/store.py``:
+Every setup is the product's ``Ledger`` with its writer (``gateway/ledger/writer.py``) built one
+way or another, to show what each choice of that design is worth:
 
-- ``sqlite-as-is``: what ``Ledger.open`` does (a pool of connections, busy_timeout, FULL sync);
-- ``sqlite-one-connection``: one connection, so writers queue in asyncio instead of sleeping in
-  SQLite's busy handler;
-- ``sqlite-one-connection-normal``: the same with ``synchronous=NORMAL`` (WAL: still durable
-  across a process crash, not across a power cut);
-- ``postgresql``: a throwaway database, pool as ``Ledger.open`` makes it;
-- ``*-group-commit``: ``GroupCommitLedger``, a prototype of group commit: one writer, one
-  transaction (and one fsync) for all the admissions and routings waiting at that moment.
-- ``sqlite-group-commit-without-obligations``: the same without the SLA obligations, to show
-  what their queries cost.
-- ``sqlite-group-commit-in-thread-without-obligations``: ``ThreadGroupCommitLedger``, the batch
-  written in one thread through the stdlib's sqlite3: one thread hop per batch, not per statement.
+- ``sqlite``: as ``Ledger.open`` makes it: group commit, each batch in the writer's own thread
+  on the stdlib's sqlite3 (one thread hop per batch);
+- ``sqlite-unbatched``: the same thread, one transaction per write (no group commit);
+- ``sqlite-aiosqlite``: group commit, but the batch through aiosqlite (a hop per statement);
+- ``sqlite-aiosqlite-unbatched``: through aiosqlite, one transaction per write: the ledger as it
+  was before the writer;
+- ``sqlite-without-obligations``: as ``sqlite``, without the SLA obligations;
+- ``postgresql`` and ``postgresql-unbatched``: a throwaway database, with and without group
+  commit (asyncpg).
 
 Prints one JSON line per setup.
 """
@@ -27,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import secrets
@@ -39,244 +35,43 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.messages import Template, identificatie, wmo305
 from gateway.deadlines import profile_from_env
-from gateway.ledger import Ledger, StoredMessage, obligations
-from gateway.ledger.schema import messages, migrate, status_history
-from gateway.ledger.store import Admission, NewMessage
+from gateway.ledger import Ledger
+from gateway.ledger.schema import migrate
+from gateway.ledger.store import NewMessage, sqlite_pragmas
+from gateway.ledger.writer import BATCH, Writer, sqlite_writer_engine
 from gateway.participants import Participant
 from gateway.sla.chains import Chains
 from gateway.standard.catalog import default_catalog
 from gateway.standard.message_types import RELEASE
 from gateway.standard.xmlsafe import parse_xml
-from gateway.vsp import Berichtstatus
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
 
-def _pragmas(synchronous: str) -> Any:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    return on_connect
-
-
-def sqlite_engine(path: Path, *, one_connection: bool, synchronous: str) -> AsyncEngine:
-    url = f"sqlite+aiosqlite:///{path}"
-    if one_connection:
-        engine = create_async_engine(
-            url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0
-        )
+async def open_ledger(name: str, directory: Path, postgres_url: str | None) -> Ledger:
+    """The product's ledger, with its writer built as the setup ``name`` says."""
+    batch = 1 if name.endswith("-unbatched") else BATCH
+    if name.startswith("postgresql"):
+        assert postgres_url is not None
+        engine = create_async_engine(postgres_url, pool_size=10, max_overflow=10)
+        writer = Writer.on_connection(engine, batch=batch)
     else:
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-    sa.event.listen(engine.sync_engine, "connect", _pragmas(synchronous))
-    return engine
-
-
-class GroupCommitLedger(Ledger):
-    """A prototype of group commit (docs/performance.md), for measuring, not for use.
-
-    ``admit`` and ``routed`` queue their work; one writer task takes whatever is queued (up to
-    ``BATCH``) and writes it in one transaction on its one connection, each admission inside a
-    SAVEPOINT so that a duplicate undoes only itself, and commits once for all of them.
-    """
-
-    BATCH = 256
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine)
-        self._queue: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]]] = asyncio.Queue()
-        self._writer = asyncio.ensure_future(self._write())
-        self.batches: list[int] = []
-
-    async def admit(self, new: NewMessage, chain: Any = None) -> Admission:
-        future: asyncio.Future[Admission] = asyncio.get_running_loop().create_future()
-        await self._queue.put(("admit", (new, chain), future))
-        return await future
-
-    async def routed(self, traceer_id: str) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put(("routed", traceer_id, future))
-        await future
-
-    async def close(self) -> None:
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
-        await super().close()
-
-    async def _write(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            self.batches.append(len(batch))
-            now = self.now()
-            results: list[Any] = []
-            async with self.engine.begin() as connection:
-                for kind, work, _ in batch:
-                    if kind == "admit":
-                        results.append(await self._admit_one(connection, work, now))
-                    else:
-                        results.append(None)
-                routed = [work for kind, work, _ in batch if kind == "routed"]
-                if routed:
-                    await connection.execute(
-                        messages.update()
-                        .where(
-                            messages.c.traceer_id.in_(routed),
-                            messages.c.status == Berichtstatus.WORDT_VERWERKT.value,
-                        )
-                        .values(status=Berichtstatus.WORDT_AANGEBODEN.value, status_changed_at=now)
-                    )
-                    await connection.execute(
-                        status_history.insert(),
-                        [
-                            {"traceer_id": t, "status": s.value, "at": now}
-                            for t in routed
-                            for s in (
-                                Berichtstatus.VERWERKING_VOLTOOID,
-                                Berichtstatus.WORDT_AANGEBODEN,
-                            )
-                        ],
-                    )
-            for (_, _, future), result in zip(batch, results, strict=True):
-                future.set_result(result)
-
-    async def _admit_one(
-        self, connection: AsyncConnection, work: tuple[NewMessage, Any], now: Any
-    ) -> Admission:
-        new, chain = work
-        async with connection.begin_nested():
-            await connection.execute(messages.insert().values(_row(new, now)))
-            await connection.execute(status_history.insert(), _admitted_history(new, now))
-            if chain:
-                trigger = obligations.Trigger(
-                    new.traceer_id, new.message_type, new.identificatie, new.conversatie_id
-                )
-                await obligations.record(connection, trigger, chain, now)
-        # The ingress reads the stored row back; the prototype hands back what it wrote.
-        return Admission(_stored(new, now), replay=False)
-
-
-class ThreadGroupCommitLedger(GroupCommitLedger):
-    """The same group commit, the whole batch in one thread on the stdlib's sqlite3: one hop.
-
-    Without the obligations (their code is async); compare it with the ``-without-obligations``
-    row of ``GroupCommitLedger``.
-    """
-
-    def __init__(self, engine: AsyncEngine, path: Path) -> None:
-        super().__init__(engine)
-        self._sync = sa.create_engine(f"sqlite:///{path}")
-        sa.event.listen(self._sync, "connect", _pragmas("FULL"))
-
-    async def close(self) -> None:
-        await super().close()
-        self._sync.dispose()
-
-    async def _write(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            self.batches.append(len(batch))
-            results = await asyncio.to_thread(self._write_batch, batch, self.now())
-            for (_, _, future), result in zip(batch, results, strict=True):
-                future.set_result(result)
-
-    def _write_batch(self, batch: list[tuple[str, Any, Any]], now: Any) -> list[Any]:
-        results: list[Any] = []
-        with self._sync.begin() as connection:
-            for kind, work, _ in batch:
-                if kind != "admit":
-                    results.append(None)
-                    continue
-                new = work[0]
-                with connection.begin_nested():
-                    connection.execute(messages.insert().values(_row(new, now)))
-                    connection.execute(status_history.insert(), _admitted_history(new, now))
-                results.append(Admission(_stored(new, now), replay=False))
-            routed = [work for kind, work, _ in batch if kind == "routed"]
-            if routed:
-                connection.execute(
-                    messages.update()
-                    .where(
-                        messages.c.traceer_id.in_(routed),
-                        messages.c.status == Berichtstatus.WORDT_VERWERKT.value,
-                    )
-                    .values(status=Berichtstatus.WORDT_AANGEBODEN.value, status_changed_at=now)
-                )
-                connection.execute(
-                    status_history.insert(),
-                    [
-                        {"traceer_id": t, "status": s.value, "at": now}
-                        for t in routed
-                        for s in (Berichtstatus.VERWERKING_VOLTOOID, Berichtstatus.WORDT_AANGEBODEN)
-                    ],
-                )
-        return results
-
-
-def _admitted_history(new: NewMessage, now: Any) -> list[dict[str, Any]]:
-    return [
-        {"traceer_id": new.traceer_id, "status": s.value, "at": now}
-        for s in (Berichtstatus.ONTVANGEN, Berichtstatus.WORDT_VERWERKT)
-    ]
-
-
-def _row(new: NewMessage, now: Any) -> dict[str, Any]:
-    return {
-        "traceer_id": new.traceer_id,
-        "conversatie_id": new.conversatie_id,
-        "sender": new.sender,
-        "recipient": new.recipient,
-        "message_type": new.message_type,
-        "release": new.release,
-        "berichttype": new.berichttype,
-        "identificatie": new.identificatie,
-        "dagtekening": new.dagtekening,
-        "dedup_key": new.dedup_key,
-        "sha256": new.sha256,
-        "size": len(new.payload),
-        "payload": new.payload,
-        "status": Berichtstatus.WORDT_VERWERKT.value,
-        "status_changed_at": now,
-        "received_at": now,
-        "trace_id": new.trace_id,
-    }
-
-
-def _stored(new: NewMessage, now: Any) -> StoredMessage:
-    return StoredMessage(
-        traceer_id=new.traceer_id,
-        conversatie_id=new.conversatie_id,
-        als_antwoord_op=new.als_antwoord_op,
-        referentie_id=new.referentie_id,
-        sender=new.sender,
-        recipient=new.recipient,
-        message_type=new.message_type,
-        release=new.release,
-        berichttype=new.berichttype,
-        identificatie=new.identificatie,
-        dagtekening=new.dagtekening,
-        answers_identificatie=new.answers_identificatie,
-        sha256=new.sha256,
-        size=len(new.payload),
-        status=Berichtstatus.WORDT_VERWERKT,
-        status_changed_at=now,
-        received_at=now,
-        confirmed_at=None,
-        meldingen=None,
-        trace_id=new.trace_id,
-    )
+        path = directory / f"{name}.db"
+        engine = create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 30})
+        sa.event.listen(engine.sync_engine, "connect", sqlite_pragmas)
+        if "aiosqlite" in name:
+            writer = Writer.on_connection(engine, batch=batch)
+        else:
+            writer = Writer.in_thread(
+                sqlite_writer_engine(f"sqlite:///{path}", sqlite_pragmas), batch=batch
+            )
+    async with engine.begin() as connection:
+        await connection.run_sync(migrate)
+    return Ledger(engine, writer)
 
 
 class Admissions:
@@ -324,17 +119,8 @@ class Admissions:
 
 
 async def measure(
-    name: str, engine: AsyncEngine, admissions: Admissions, count: int, concurrency: int
+    name: str, ledger: Ledger, admissions: Admissions, count: int, concurrency: int
 ) -> dict[str, Any]:
-    async with engine.begin() as connection:
-        await connection.run_sync(migrate)
-    ledger: Ledger
-    if "in-thread" in name:
-        ledger = ThreadGroupCommitLedger(engine, Path(str(engine.url.database)))
-    elif "group-commit" in name:
-        ledger = GroupCommitLedger(engine)
-    else:
-        ledger = Ledger(engine)
     try:
         work = [admissions.make(n, ledger) for n in range(count)]
         queue = iter(work)
@@ -353,10 +139,10 @@ async def measure(
     finally:
         await ledger.close()
     latencies.sort()
-    batches = ledger.batches if isinstance(ledger, GroupCommitLedger) else []
+    writer = ledger.writer
     return {
         "setup": name,
-        "mean_batch": sum(batches) / len(batches) if batches else 1,
+        "mean_batch": writer.operations / writer.batches if writer.batches else 0,
         "admissions": count,
         "concurrency": concurrency,
         "rate": count / seconds,
@@ -409,52 +195,23 @@ async def statement_cost(directory: str, postgres_url: str | None, n: int = 2000
 async def main(count: int, concurrency: int, postgres: bool) -> None:
     template = wmo305()
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as directory:
-        setups: list[tuple[str, AsyncEngine]] = [
-            (
-                "sqlite-as-is",
-                sqlite_engine(Path(directory, "a.db"), one_connection=False, synchronous="FULL"),
-            ),
-            (
-                "sqlite-one-connection",
-                sqlite_engine(Path(directory, "b.db"), one_connection=True, synchronous="FULL"),
-            ),
-            (
-                "sqlite-one-connection-normal",
-                sqlite_engine(Path(directory, "c.db"), one_connection=True, synchronous="NORMAL"),
-            ),
-            (
-                "sqlite-group-commit",
-                sqlite_engine(Path(directory, "d.db"), one_connection=True, synchronous="FULL"),
-            ),
-            (
-                "sqlite-group-commit-without-obligations",
-                sqlite_engine(Path(directory, "e.db"), one_connection=True, synchronous="FULL"),
-            ),
-            (
-                "sqlite-group-commit-in-thread-without-obligations",
-                sqlite_engine(Path(directory, "f.db"), one_connection=True, synchronous="FULL"),
-            ),
+        setups = [
+            "sqlite",
+            "sqlite-unbatched",
+            "sqlite-aiosqlite",
+            "sqlite-aiosqlite-unbatched",
+            "sqlite-without-obligations",
         ]
         database = f"bench_ledger_{secrets.token_hex(3)}"
         if postgres:
             psql(f"CREATE DATABASE {database}")
-            setups.append(
-                (
-                    "postgresql",
-                    create_async_engine(f"{PG}/{database}", pool_size=10, max_overflow=10),
-                )
-            )
-            setups.append(
-                (
-                    "postgresql-group-commit",
-                    create_async_engine(f"{PG}/{database}", pool_size=10, max_overflow=10),
-                )
-            )
+            setups += ["postgresql", "postgresql-unbatched"]
         try:
             await statement_cost(directory, f"{PG}/{database}" if postgres else None)
-            for series, (name, engine) in enumerate(setups, start=1):
+            for series, name in enumerate(setups, start=1):
                 admissions = Admissions(template, series)
-                result = await measure(name, engine, admissions, count, concurrency)
+                ledger = await open_ledger(name, Path(directory), f"{PG}/{database}")
+                result = await measure(name, ledger, admissions, count, concurrency)
                 print(json.dumps(result), flush=True)
         finally:
             if postgres:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from gateway.ledger.schema import obligations
 
@@ -83,13 +85,49 @@ def accepts_text(types: tuple[str, ...]) -> str:
     return "," + ",".join(types) + ","
 
 
-async def record(
-    connection: AsyncConnection, trigger: Trigger, step: ChainStep, now: dt.datetime
-) -> None:
-    """Store ``step`` of ``trigger`` at ``now`` on the admission's connection."""
-    fresh = [o for o in step.opens if not await _known(connection, o)]
+# The statements, built once: under load an admission's cost was mostly SQLAlchemy building
+# and keying expressions anew, not SQLite running them (docs/performance.md).
+_c = obligations.c
+_OLDEST_FIRST = (_c.due, _c.opened_at, _c.id)
+_OPEN = sa.select(_c.id, _c.reference).where(
+    _c.met_at.is_(None),
+    _c.debtor == sa.bindparam("debtor"),
+    _c.creditor == sa.bindparam("creditor"),
+    _c.accepts.like(sa.bindparam("accepts")),
+)
+_OPEN_ANSWERED = _OPEN.where(_c.trigger_identificatie == sa.bindparam("answers"))
+_OPEN_BY_REFERENCE = _OPEN.where(
+    _c.reference.in_(sa.bindparam("references", expanding=True))
+).order_by(*_OLDEST_FIRST)
+_OPEN_UNREFERENCED = _OPEN.where(_c.reference.is_(None)).order_by(*_OLDEST_FIRST).limit(1)
+_MEET = (
+    obligations.update()
+    .where(_c.id.in_(sa.bindparam("ids", expanding=True)), _c.met_at.is_(None))
+    .values(met_at=sa.bindparam("at"), met_by=sa.bindparam("by"), met_by_type=sa.bindparam("type"))
+)
+_OWED = (
+    sa.select(_c.id, _c.reference, _c.met_at)
+    .where(
+        _c.owed == sa.bindparam("owed"),
+        _c.debtor == sa.bindparam("debtor"),
+        _c.creditor == sa.bindparam("creditor"),
+        _c.reference.in_(sa.bindparam("references", expanding=True)),
+    )
+    .order_by(_c.reference, _c.opened_at.desc())
+)
+_MOVE_DUE = (
+    obligations.update()
+    .where(_c.id == sa.bindparam("obligation"))
+    .values(due=sa.bindparam("new_due"), rule=sa.bindparam("new_rule"), late_at=None)
+)
+
+
+def record(connection: Connection, trigger: Trigger, step: ChainStep, now: dt.datetime) -> None:
+    """Store ``step`` of ``trigger`` at ``now`` in the admission's transaction."""
+    known = _known(connection, step.opens)
+    fresh = [o for o in step.opens if _key(o) not in known]
     if fresh:
-        await connection.execute(
+        connection.execute(
             obligations.insert(),
             [
                 {
@@ -116,77 +154,88 @@ async def record(
             ],
         )
     for closing in step.closes:
-        for obligation_id in await _met(connection, closing):
-            await connection.execute(
-                obligations.update()
-                .where(obligations.c.id == obligation_id, obligations.c.met_at.is_(None))
-                .values(met_at=now, met_by=trigger.traceer_id, met_by_type=closing.message_type)
-            )
-
-
-async def _known(connection: AsyncConnection, opening: Opening) -> bool:
-    """Whether ``opening`` is owed already; if so and still open, move its due moment."""
-    if not opening.once_per_reference or opening.reference is None:
-        return False
-    c = obligations.c
-    existing = (
-        await connection.execute(
-            sa.select(c.id, c.met_at)
-            .where(
-                c.owed == opening.owed,
-                c.debtor == opening.debtor,
-                c.creditor == opening.creditor,
-                c.reference == opening.reference,
-            )
-            .order_by(c.opened_at.desc())
-            .limit(1)
-        )
-    ).first()
-    if existing is None:
-        return False
-    if existing.met_at is None:
-        # A new due moment: announced late again only if it is late again.
-        await connection.execute(
-            obligations.update()
-            .where(c.id == existing.id)
-            .values(due=opening.due, rule=opening.rule, late_at=None)
-        )
-    return True
-
-
-async def _met(connection: AsyncConnection, closing: Closing) -> list[str]:
-    c = obligations.c
-    open_ = sa.select(c.id).where(
-        c.met_at.is_(None),
-        c.debtor == closing.debtor,
-        c.creditor == closing.creditor,
-        c.accepts.like(f"%,{closing.message_type},%"),
-    )
-    if closing.answers is not None:
-        query = open_.where(c.trigger_identificatie == closing.answers)
-        return list((await connection.execute(query)).scalars())
-    oldest = open_.order_by(c.due, c.opened_at, c.id).limit(1)
-    met: list[str] = []
-    for reference in dict.fromkeys(closing.references):
-        query = oldest.where(c.reference == reference)
+        met = _met(connection, closing)
         if met:
-            query = query.where(c.id.not_in(met))
-        found = (await connection.execute(query)).scalar()
-        if found is not None:
-            met.append(found)
+            connection.execute(
+                _MEET,
+                {"ids": met, "at": now, "by": trigger.traceer_id, "type": closing.message_type},
+            )
+
+
+def _key(opening: Opening) -> tuple[str, str, str, str] | None:
+    """What makes an opening owed once: the same debt between the same two, per reference."""
+    if not opening.once_per_reference or opening.reference is None:
+        return None
+    return (opening.owed, opening.debtor, opening.creditor, opening.reference)
+
+
+def _known(connection: Connection, openings: Sequence[Opening]) -> set[tuple[str, str, str, str]]:
+    """The once-per-reference openings owed already; the due moment of open ones moves.
+
+    One query per kind of debt (usually one), however many references the message names.
+    """
+    wanted: dict[tuple[str, str, str], dict[str, Opening]] = {}
+    for opening in openings:
+        key = _key(opening)
+        if key is not None:
+            wanted.setdefault(key[:3], {})[key[3]] = opening
+    known: set[tuple[str, str, str, str]] = set()
+    for (owed, debtor, creditor), by_reference in wanted.items():
+        rows = connection.execute(
+            _OWED,
+            {
+                "owed": owed,
+                "debtor": debtor,
+                "creditor": creditor,
+                "references": list(by_reference),
+            },
+        )
+        latest: dict[str, Any] = {}
+        for row in rows:
+            latest.setdefault(row.reference, row)
+        for reference, row in latest.items():
+            known.add((owed, debtor, creditor, reference))
+            if row.met_at is None:
+                opening = by_reference[reference]
+                # A new due moment: announced late again only if it is late again.
+                connection.execute(
+                    _MOVE_DUE,
+                    {"obligation": row.id, "new_due": opening.due, "new_rule": opening.rule},
+                )
+    return known
+
+
+def _met(connection: Connection, closing: Closing) -> list[str]:
+    between = {
+        "debtor": closing.debtor,
+        "creditor": closing.creditor,
+        "accepts": f"%,{closing.message_type},%",
+    }
+    if closing.answers is not None:
+        rows = connection.execute(_OPEN_ANSWERED, {**between, "answers": closing.answers})
+        return [row.id for row in rows]
+    met: list[str] = []
+    references = list(dict.fromkeys(closing.references))
+    if references:
+        # Each reference meets the oldest open obligation carrying it: one query for all.
+        candidates: dict[str, list[str]] = {}
+        for row in connection.execute(_OPEN_BY_REFERENCE, {**between, "references": references}):
+            candidates.setdefault(row.reference, []).append(row.id)
+        for reference in references:
+            found = candidates.get(reference)
+            if found:
+                met.append(found.pop(0))
     if not met:
-        found = (await connection.execute(oldest.where(c.reference.is_(None)))).scalar()
-        if found is not None:
-            met.append(found)
+        found_id = connection.execute(_OPEN_UNREFERENCED, between).scalar()
+        if found_id is not None:
+            met.append(found_id)
     return met
 
 
-async def forget(connection: AsyncConnection, traceer_id: str) -> None:
+def forget(connection: Connection, traceer_id: str) -> None:
     """Undo what a withdrawn message did: drop what it opened, reopen what it met."""
-    await connection.execute(
-        obligations.delete().where(obligations.c.trigger_traceer_id == traceer_id)
-    )
-    await connection.execute(
+    connection.execute(obligations.delete().where(obligations.c.trigger_traceer_id == traceer_id))
+    connection.execute(
         obligations.update()
         .where(obligations.c.met_by == traceer_id)
         .values(met_at=None, met_by=None, met_by_type=None)

@@ -8,6 +8,7 @@ what lets a 2xx mean "stored and routed" without ever losing one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -23,6 +25,7 @@ from gateway.config import sqlalchemy_url
 from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
 from gateway.ledger import obligations
 from gateway.ledger.schema import messages, migrate, status_history
+from gateway.ledger.writer import Writer, sqlite_writer_engine
 from gateway.vsp import Berichtstatus
 
 Now = Callable[[], dt.datetime]
@@ -92,6 +95,27 @@ class StoredMessage:
 # Oldest first; ``arrived_ns`` breaks the ties of a virtual clock that stands still.
 _ARRIVAL = (messages.c.received_at, messages.c.arrived_ns, messages.c.traceer_id)
 
+
+def _move_statement(*, by_recipient: bool, confirm: bool) -> sa.Update:
+    """A status change, built once: ``_move`` runs for nearly every message, twice."""
+    statement = messages.update().where(
+        messages.c.traceer_id == sa.bindparam("traceer"),
+        messages.c.status.in_(sa.bindparam("from", expanding=True)),
+    )
+    if by_recipient:
+        statement = statement.where(messages.c.recipient == sa.bindparam("addressed_to"))
+    values: dict[str, Any] = {"status": sa.bindparam("to"), "status_changed_at": sa.bindparam("at")}
+    if confirm:
+        values["confirmed_at"] = sa.bindparam("at")
+    return statement.values(values)
+
+
+_MOVES = {
+    (by_recipient, confirm): _move_statement(by_recipient=by_recipient, confirm=confirm)
+    for by_recipient in (False, True)
+    for confirm in (False, True)
+}
+
 # Every column but the payload, for listings.
 _META = [c for c in messages.c if c.name != "payload"]
 
@@ -141,8 +165,9 @@ def _utcnow() -> dt.datetime:
 class Ledger:
     """The ledger on SQLite or PostgreSQL; every public method translates database errors."""
 
-    def __init__(self, engine: AsyncEngine, now: Now = _utcnow) -> None:
+    def __init__(self, engine: AsyncEngine, writer: Writer, now: Now = _utcnow) -> None:
         self._engine = engine
+        self._writer = writer
         self._now = now
 
     @classmethod
@@ -154,20 +179,33 @@ class Ledger:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             engine = create_async_engine(url, connect_args={"timeout": 30})
-            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            sa.event.listen(engine.sync_engine, "connect", sqlite_pragmas)
+            if path and path != ":memory:":
+                sync_url = "sqlite:///" + path
+                writer = Writer.in_thread(sqlite_writer_engine(sync_url, sqlite_pragmas))
+            else:  # one database per connection: the writer has to share the engine's
+                writer = Writer.on_connection(engine)
         else:
             engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-        ledger = cls(engine, now)
+            writer = Writer.on_connection(engine)
+        ledger = cls(engine, writer, now)
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(migrate)
         except (DBAPIError, OSError) as exc:
-            await engine.dispose()
+            await ledger.close()
             raise LedgerUnavailable(f"ledger {db_url}: {exc}") from exc
         return ledger
 
     async def close(self) -> None:
+        """Write what is queued, then let go of the database."""
+        await self._writer.close()
         await self._engine.dispose()
+
+    @property
+    def writer(self) -> Writer:
+        """Where every change goes: one batch, one transaction, one commit at a time."""
+        return self._writer
 
     @property
     def engine(self) -> AsyncEngine:
@@ -221,25 +259,26 @@ class Ledger:
             "arrived_ns": time.time_ns(),
             "trace_id": new.trace_id,
         }
+        trigger = obligations.Trigger(
+            new.traceer_id, new.message_type, new.identificatie, new.conversatie_id
+        )
+
+        def write(connection: Connection) -> None:
+            connection.execute(messages.insert(), row)
+            _history(
+                connection,
+                new.traceer_id,
+                now,
+                Berichtstatus.ONTVANGEN,
+                Berichtstatus.WORDT_VERWERKT,
+            )
+            if chain:
+                obligations.record(connection, trigger, chain, now)
+
         try:
-            async with self._engine.begin() as connection:
-                await connection.execute(messages.insert().values(row))
-                await _history(
-                    connection,
-                    new.traceer_id,
-                    now,
-                    Berichtstatus.ONTVANGEN,
-                    Berichtstatus.WORDT_VERWERKT,
-                )
-                if chain:
-                    trigger = obligations.Trigger(
-                        new.traceer_id, new.message_type, new.identificatie, new.conversatie_id
-                    )
-                    await obligations.record(connection, trigger, chain, now)
+            await self._writer.run(write)
         except IntegrityError:
             return await self._replay(new)
-        except (DBAPIError, OSError) as exc:
-            raise LedgerUnavailable(f"ledger write failed: {exc}") from exc
         # What was just written, without reading it back.
         return Admission(StoredMessage.from_mapping(row), replay=False)
 
@@ -296,20 +335,19 @@ class Ledger:
             "meldingen": list(meldingen),
             "trace_id": trace_id,
         }
-        try:
-            async with self._engine.begin() as connection:
-                await connection.execute(messages.insert().values(row))
-                await _history(
-                    connection,
-                    traceer_id,
-                    now,
-                    Berichtstatus.ONTVANGEN,
-                    Berichtstatus.AFGEKEURD_DOOR_DIENST,
-                )
-        except IntegrityError:
-            return
-        except (DBAPIError, OSError) as exc:
-            raise LedgerUnavailable(f"ledger write failed: {exc}") from exc
+
+        def write(connection: Connection) -> None:
+            connection.execute(messages.insert(), row)
+            _history(
+                connection,
+                traceer_id,
+                now,
+                Berichtstatus.ONTVANGEN,
+                Berichtstatus.AFGEKEURD_DOOR_DIENST,
+            )
+
+        with contextlib.suppress(IntegrityError):
+            await self._writer.run(write)
 
     async def routed(self, traceer_id: str) -> None:
         """The broker confirmed the message: it is processed and on offer to its recipient."""
@@ -321,21 +359,21 @@ class Ledger:
 
     async def withdraw(self, traceer_id: str) -> None:
         """The broker did not confirm and the sender gets an error: forget the message."""
-        try:
-            async with self._engine.begin() as connection:
-                withdrawn = await connection.execute(
-                    messages.delete().where(
-                        messages.c.traceer_id == traceer_id,
-                        messages.c.status == Berichtstatus.WORDT_VERWERKT.value,
-                    )
+
+        def write(connection: Connection) -> None:
+            withdrawn = connection.execute(
+                messages.delete().where(
+                    messages.c.traceer_id == traceer_id,
+                    messages.c.status == Berichtstatus.WORDT_VERWERKT.value,
                 )
-                if withdrawn.rowcount:
-                    await obligations.forget(connection, traceer_id)
-                await connection.execute(
-                    status_history.delete().where(status_history.c.traceer_id == traceer_id)
-                )
-        except (DBAPIError, OSError) as exc:
-            raise LedgerUnavailable(f"ledger write failed: {exc}") from exc
+            )
+            if withdrawn.rowcount:
+                obligations.forget(connection, traceer_id)
+            connection.execute(
+                status_history.delete().where(status_history.c.traceer_id == traceer_id)
+            )
+
+        await self._writer.run(write)
 
     async def delivered(self, traceer_id: str, *, recipient: str | None = None) -> bool:
         """The recipient has the message (it confirmed it, or answered it): ``Bezorgd``."""
@@ -357,24 +395,24 @@ class Ledger:
         confirm: bool = False,
     ) -> bool:
         now = self._now()
-        values: dict[str, Any] = {"status": statuses[-1].value, "status_changed_at": now}
-        if confirm:
-            values["confirmed_at"] = now
-        where = [
-            messages.c.traceer_id == traceer_id,
-            messages.c.status.in_([s.value for s in only_from]),
-        ]
+        statement = _MOVES[recipient is not None, confirm]
+        # (Keys named after a column would be SET by an UPDATE: none of these is.)
+        parameters: dict[str, Any] = {
+            "traceer": traceer_id,
+            "from": [s.value for s in only_from],
+            "to": statuses[-1].value,
+            "at": now,
+        }
         if recipient is not None:
-            where.append(messages.c.recipient == recipient)
-        try:
-            async with self._engine.begin() as connection:
-                result = await connection.execute(messages.update().where(*where).values(values))
-                if result.rowcount == 0:
-                    return False
-                await _history(connection, traceer_id, now, *statuses)
-        except (DBAPIError, OSError) as exc:
-            raise LedgerUnavailable(f"ledger write failed: {exc}") from exc
-        return True
+            parameters["addressed_to"] = recipient
+
+        def write(connection: Connection) -> bool:
+            if connection.execute(statement, parameters).rowcount == 0:
+                return False
+            _history(connection, traceer_id, now, *statuses)
+            return True
+
+        return await self._writer.run(write)
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -520,16 +558,16 @@ async def _fetch(connection: AsyncConnection, traceer_id: str) -> StoredMessage 
     return None if row is None else StoredMessage.from_row(row)
 
 
-async def _history(
-    connection: AsyncConnection, traceer_id: str, at: dt.datetime, *statuses: Berichtstatus
+def _history(
+    connection: Connection, traceer_id: str, at: dt.datetime, *statuses: Berichtstatus
 ) -> None:
-    await connection.execute(
+    connection.execute(
         status_history.insert(),
         [{"traceer_id": traceer_id, "status": s.value, "at": at} for s in statuses],
     )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")

@@ -1,0 +1,213 @@
+"""One writer per ledger: every change to messages and obligations, written in batches.
+
+Why: an admission is a handful of SQL statements, and through an async driver each statement is a
+round trip (aiosqlite: a hop to its thread and back; asyncpg: to the server). Under load the
+ingress waited on those hops, not on the disk (docs/performance.md). So writes are queued as
+small synchronous operations, and one writer task takes whatever is queued and runs it in one
+transaction with one commit - group commit. On SQLite the batch runs in one thread of its own
+on the standard library's ``sqlite3`` (one hop per batch); on PostgreSQL through asyncpg, in one
+connection checkout and one transaction.
+
+A batch is written optimistically, all operations in one transaction. When one of them fails
+(a TR056 duplicate is an ``IntegrityError``), the transaction is rolled back and the batch is
+written again with each operation in a SAVEPOINT of its own, so the failure undoes only itself
+and reaches only its caller. An operation must therefore be safe to run twice: it computes from
+its inputs and the database, nothing else. A database that cannot be reached fails the whole
+batch: every caller gets ``LedgerUnavailable`` and nothing of it is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.errors import LedgerUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Operation = Callable[[Connection], T]
+
+# Enough to take everything fifty clients have in flight, few enough to keep a batch short.
+BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    value: Any = None
+    error: BaseException | None = None
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A failure of the database itself, as opposed to one operation's (a constraint, a bug)."""
+    return isinstance(exc, DBAPIError | OSError) and not isinstance(exc, IntegrityError)
+
+
+def transact(connection: Connection, operations: Sequence[Operation[Any]]) -> list[_Outcome]:
+    """Run ``operations`` in one transaction; one that fails undoes only itself."""
+    try:
+        with connection.begin():
+            return [_Outcome(operation(connection)) for operation in operations]
+    except Exception as exc:
+        if _unreachable(exc):
+            raise
+        if len(operations) == 1:
+            return [_Outcome(error=exc)]
+    outcomes: list[_Outcome] = []
+    with connection.begin():
+        for operation in operations:
+            try:
+                with connection.begin_nested():
+                    outcomes.append(_Outcome(operation(connection)))
+            except Exception as exc:
+                if _unreachable(exc):
+                    raise
+                outcomes.append(_Outcome(error=exc))
+    return outcomes
+
+
+class _Batches(Protocol):
+    async def __call__(self, operations: Sequence[Operation[Any]]) -> list[_Outcome]: ...
+
+
+class Writer:
+    """Queue of write operations and the task that writes them, a batch per transaction."""
+
+    def __init__(
+        self, write: _Batches, close: Callable[[], None] = lambda: None, *, batch: int = BATCH
+    ) -> None:
+        self._write = write
+        self._close = close
+        self._batch = batch
+        self._queue: asyncio.Queue[tuple[Operation[Any], asyncio.Future[Any]] | None] = (
+            asyncio.Queue()
+        )
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.operations = 0
+
+    @classmethod
+    def in_thread(cls, engine: Engine, *, batch: int = BATCH) -> Writer:
+        """For SQLite: each batch in one call to a thread of its own, on the sync driver."""
+        thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
+
+        def write_batch(operations: Sequence[Operation[Any]]) -> list[_Outcome]:
+            with engine.connect() as connection:
+                return transact(connection, operations)
+
+        async def write(operations: Sequence[Operation[Any]]) -> list[_Outcome]:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(thread, write_batch, operations)
+
+        def close() -> None:
+            thread.shutdown(wait=True)
+            engine.dispose()
+
+        return cls(write, close, batch=batch)
+
+    @classmethod
+    def on_connection(cls, engine: AsyncEngine, *, batch: int = BATCH) -> Writer:
+        """For PostgreSQL: each batch on one pooled connection, through asyncpg."""
+
+        async def write(operations: Sequence[Operation[Any]]) -> list[_Outcome]:
+            async with engine.connect() as connection:
+                return await connection.run_sync(transact, operations)
+
+        return cls(write, batch=batch)
+
+    async def run(self, operation: Operation[T]) -> T:
+        """Write ``operation`` with the next batch; its result once that batch is committed."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._serve(), name="ledger-writer")
+        elif self._task.done():
+            raise LedgerUnavailable("the ledger writer has stopped")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((operation, future))
+        return await future
+
+    async def close(self) -> None:
+        """Write what is queued, then stop."""
+        if self._task is not None and not self._task.done():
+            self._queue.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._close()
+
+    async def _serve(self) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[tuple[Operation[Any], asyncio.Future[Any]]] = []
+            item = await self._queue.get()
+            while True:
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+                if stopping or len(batch) >= self._batch or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            if batch:
+                await self._write_batch(batch)
+
+    async def _write_batch(self, batch: list[tuple[Operation[Any], asyncio.Future[Any]]]) -> None:
+        self.batches += 1
+        self.operations += len(batch)
+        try:
+            outcomes = await self._write([operation for operation, _ in batch])
+        except (DBAPIError, OSError) as exc:
+            self._fail(batch, LedgerUnavailable(f"ledger write failed: {exc}"))
+            return
+        except Exception as exc:
+            log.exception("ledger writer: a batch of %d failed", len(batch))
+            self._fail(batch, LedgerUnavailable(f"ledger writer failed: {exc!r}"))
+            return
+        except BaseException:
+            # Cancelled: the callers learn that nothing is known of their writes.
+            self._fail(batch, LedgerUnavailable("the ledger writer was stopped"))
+            raise
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():  # its caller gave up; what it asked for is written all the same
+                continue
+            if outcome.error is not None:
+                future.set_exception(outcome.error)
+            else:
+                future.set_result(outcome.value)
+
+    @staticmethod
+    def _fail(
+        batch: list[tuple[Operation[Any], asyncio.Future[Any]]], failure: LedgerUnavailable
+    ) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(failure)
+
+
+def sqlite_writer_engine(url: str, pragmas: Callable[[Any, Any], None]) -> Engine:
+    """A sync engine on the stdlib's sqlite3 for the writer thread, with working SAVEPOINTs.
+
+    pysqlite opens transactions by itself and not for every statement; it is told to leave
+    that to SQLAlchemy, which begins each with ``BEGIN IMMEDIATE``: the write lock is taken at
+    the start, so two writers queue in the busy handler instead of failing on an upgrade.
+    """
+    engine = sa.create_engine(url, pool_size=1, max_overflow=0)
+
+    def connect(dbapi_connection: Any, record: Any) -> None:
+        pragmas(dbapi_connection, record)
+        dbapi_connection.isolation_level = None
+
+    def begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    sa.event.listen(engine, "connect", connect)
+    sa.event.listen(engine, "begin", begin)
+    return engine

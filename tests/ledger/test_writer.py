@@ -1,0 +1,102 @@
+"""Group commit: concurrent writes share transactions, and a failure stays with its caller."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import pytest
+from sqlalchemy.engine import Connection
+
+from gateway.errors import DuplicateIdentificatie
+from gateway.ledger import Ledger
+from gateway.vsp import Berichtstatus
+from tests.ledger.test_store import MUNICIPALITY, new_message
+
+
+async def test_concurrent_admissions_share_batches(ledger: Ledger) -> None:
+    """Fifty admissions at once are written in fewer transactions than fifty, all of them kept."""
+    messages = [new_message(identificatie=f"ID{n}") for n in range(50)]
+    batches_before = ledger.writer.batches
+
+    admissions = await asyncio.gather(*(ledger.admit(m) for m in messages))
+
+    assert [a.message.traceer_id for a in admissions] == [m.traceer_id for m in messages]
+    assert ledger.writer.batches - batches_before < 50
+    await asyncio.gather(*(ledger.routed(m.traceer_id) for m in messages))
+    inbox = await ledger.inbox(MUNICIPALITY, limit=100)
+    assert {m.traceer_id for m in inbox} == {m.traceer_id for m in messages}
+
+
+async def test_a_duplicate_in_a_batch_fails_only_itself(ledger: Ledger) -> None:
+    """A TR056 duplicate among concurrent admissions is refused; the others in its batch stay."""
+    await ledger.admit(new_message(b"<first/>", identificatie="DUP"))
+    batches_before = ledger.writer.batches
+    others = [new_message(identificatie=f"OK{n}") for n in range(10)]
+    duplicate = new_message(b"<other/>", identificatie="DUP")
+
+    outcomes = await asyncio.gather(
+        *(ledger.admit(m) for m in [*others[:5], duplicate, *others[5:]]),
+        return_exceptions=True,
+    )
+
+    assert isinstance(outcomes[5], DuplicateIdentificatie)
+    assert ledger.writer.batches - batches_before < 11  # it did share a batch with others
+    for message in others:
+        stored = await ledger.get(message.traceer_id)
+        assert stored is not None
+        assert stored.status is Berichtstatus.WORDT_VERWERKT
+    assert await ledger.get(duplicate.traceer_id) is None
+
+
+async def test_an_operation_that_fails_reaches_only_its_caller(ledger: Ledger) -> None:
+    """An error inside one operation is raised to its caller; the batch around it is written."""
+
+    def broken(connection: Connection) -> None:
+        raise ValueError("this operation is broken")
+
+    messages = [new_message(identificatie=f"ID{n}") for n in range(6)]
+    outcomes = await asyncio.gather(
+        *(ledger.admit(m) for m in messages[:3]),
+        ledger.writer.run(broken),
+        *(ledger.admit(m) for m in messages[3:]),
+        return_exceptions=True,
+    )
+
+    assert isinstance(outcomes[3], ValueError)
+    for message in messages:
+        assert await ledger.get(message.traceer_id) is not None
+    # and the writer goes on
+    assert not (await ledger.admit(new_message(identificatie="AFTER"))).replay
+
+
+async def test_close_writes_what_is_queued(db_url: str) -> None:
+    """Closing the ledger waits for writes already asked for; a later open finds them."""
+    ledger = await Ledger.open(db_url)
+    messages = [new_message(identificatie=f"ID{n}") for n in range(20)]
+    pending = [asyncio.ensure_future(ledger.admit(m)) for m in messages]
+    await asyncio.sleep(0)  # every admission queued its write
+    await ledger.close()
+    admissions = await asyncio.gather(*pending)
+    assert all(not a.replay for a in admissions)
+
+    reopened = await Ledger.open(db_url)
+    try:
+        for message in messages:
+            stored = await reopened.get(message.traceer_id)
+            assert stored is not None
+            assert stored.sha256 == hashlib.sha256(message.payload).hexdigest()
+    finally:
+        await reopened.close()
+
+
+@pytest.mark.parametrize("count", [1, 7])
+async def test_writes_are_visible_to_reads_once_returned(ledger: Ledger, count: int) -> None:
+    """What the writer returned is committed: the readers' connections see it at once."""
+    messages = [new_message(identificatie=f"V{n}") for n in range(count)]
+    for message in messages:
+        await ledger.admit(message)
+        await ledger.routed(message.traceer_id)
+        assert [m.traceer_id for m in await ledger.inbox(MUNICIPALITY, limit=1000)][-1] == (
+            message.traceer_id
+        )
