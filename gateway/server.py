@@ -134,17 +134,18 @@ class Gateway:
         async def readiness() -> dict[str, bool]:
             return {"broker": broker.ready, "ledger": await ledger.ping()}
 
-        ops = ops_app(metrics, readiness)
-        gateway = cls(settings, registry, ingress, ledger, broker, metrics, ops, clock)
         obligations = ObligationStore(ledger)
+        monitor = Monitor(
+            obligations, clock, broker, SlaMetrics(metrics.registry), poll=settings.sla_poll
+        )
+        ops = ops_app(metrics, readiness, before_scrape=[monitor.refresh_gauges])
+        gateway = cls(settings, registry, ingress, ledger, broker, metrics, ops, clock)
         add_sla_routes(ops, obligations, clock, profile.workdays)
         if settings.simulate:
             add_clock_routes(ops, clock, profile.workdays)
             gateway.policies = policies
             add_policy_routes(ops, policies, registry)
-        gateway.monitor = Monitor(
-            obligations, clock, broker, SlaMetrics(metrics.registry), poll=settings.sla_poll
-        )
+        gateway.monitor = monitor
         gateway.retention = RetentionJob(
             ledger,
             RetentionPolicy(

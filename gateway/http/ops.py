@@ -6,18 +6,23 @@ attach their routes to the application this module makes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway.errors import LedgerUnavailable
 from gateway.http.openapi import openapi_document
 from gateway.http.problems import problems_middleware
 from gateway.metrics import Metrics
 
+log = logging.getLogger(__name__)
+
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 METRICS = web.AppKey("metrics", Metrics)
+BEFORE_SCRAPE = web.AppKey("before_scrape", tuple[Callable[[], Awaitable[None]], ...])
 READINESS: web.AppKey[ReadinessCheck] = web.AppKey("readiness")
 
 
@@ -37,15 +42,27 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    for refresh in request.app[BEFORE_SCRAPE]:
+        try:
+            await refresh()
+        except LedgerUnavailable as exc:
+            # The rest is worth having all the same; these gauges keep their last counts.
+            log.warning("metrics: gauges not refreshed: %s", exc)
     body = generate_latest(request.app[METRICS].registry)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
 
 
-def ops_app(metrics_: Metrics, readiness: ReadinessCheck) -> web.Application:
+def ops_app(
+    metrics_: Metrics,
+    readiness: ReadinessCheck,
+    before_scrape: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> web.Application:
+    """``before_scrape``: what brings gauges up to date that are counted only when asked for."""
     app = web.Application(middlewares=[problems_middleware])
     app[METRICS] = metrics_
+    app[BEFORE_SCRAPE] = tuple(before_scrape)
     app[READINESS] = readiness
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -1,8 +1,10 @@
 """The SLA monitor: notices obligations passing their due moment, announces them, keeps counts.
 
 It runs inside the gateway, on the gateway's clock. Each round it claims the obligations that
-are past due and not yet announced, publishes one ``sla.late`` event per obligation on
-``iwmo.events``, and refreshes the Prometheus gauges from the ledger. Between rounds it waits
+are past due and not yet announced and publishes one ``sla.late`` event per obligation on
+``iwmo.events``. The Prometheus gauges are counted from the ledger when they are scraped
+(``refresh_gauges``), not each round: counting reads every obligation, and a round comes every
+second while a scrape comes every quarter minute or so. Between rounds it waits
 for the next due moment, at most ``poll`` seconds (obligations opened meanwhile may be due
 sooner, and other gateways meet obligations), or until a virtual clock moves: advancing the
 clock past a due moment announces the obligation at once.
@@ -92,7 +94,7 @@ class Monitor(ClockJob):
         self.poll = poll
 
     async def check(self) -> list[Obligation]:
-        """One round: announce what became late, refresh the gauges; return what was announced."""
+        """One round: announce what became late; return what was announced."""
         now = self.clock.now()
         announced = []
         for obligation in await self.store.claim_late(now):
@@ -104,8 +106,11 @@ class Monitor(ClockJob):
                 continue
             self.metrics.announced.labels(obligation.owed, obligation.debtor).inc()
             announced.append(obligation)
-        self.metrics.show(await self.store.tally(now))
         return announced
+
+    async def refresh_gauges(self) -> None:
+        """Count the obligations per message type and debtor into the gauges, as they are now."""
+        self.metrics.show(await self.store.tally(self.clock.now()))
 
     async def _run(self) -> None:
         while True:

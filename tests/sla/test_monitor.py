@@ -47,6 +47,7 @@ async def test_advancing_the_clock_announces_late_obligations_once(
             await monitor.stop()
     assert await monitor.check() == []  # announced before: not again
 
+    await monitor.refresh_gauges()
     late = sample(registry, "gateway_sla_late", "WMO302", "aanbieder-42420001")
     assert late == 1.0
     assert sample(registry, "gateway_sla_open", "WMO305", "aanbieder-42420001") == 1.0
@@ -78,6 +79,7 @@ async def test_gauges_count_met_on_time_and_met_late(
     clock.advance(timedelta(days=40))
     await admitter.admit("WMO325")
     await monitor.check()
+    await monitor.refresh_gauges()
     provider, municipality = "aanbieder-42420001", "gemeente-0384"
     assert sample(registry, "gateway_sla_met_on_time", "WMO302", provider) == 1.0
     assert sample(registry, "gateway_sla_met_late", "WMO325", municipality) == 1.0
