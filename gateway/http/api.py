@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from aiohttp import BodyPartReader, web
+from aiohttp import hdrs, web
 
 from gateway.errors import LedgerUnavailable, Refused
 from gateway.http.metadata import (
@@ -24,6 +24,7 @@ from gateway.http.metadata import (
     status_entry,
     whole_number,
 )
+from gateway.http.multipart import MediaType, read_form
 from gateway.http.openapi import openapi_document
 from gateway.http.problems import Handler, problem, problems_middleware
 from gateway.identity import participant_from_peercert
@@ -71,15 +72,17 @@ def participant(request: web.Request) -> Participant:
 async def push(request: web.Request) -> web.Response:
     """VSP REST push: multipart ``berichtMetadata`` (JSON) + ``payload``; 204 once routed."""
     ingress = request.app[INGRESS]
-    if request.content_type != "multipart/form-data":
+    media_type = MediaType.parse(request.headers.get(hdrs.CONTENT_TYPE))
+    if media_type.type != "multipart/form-data":
         raise Refused(
             415,
             "Unsupported media type",
             f"expected multipart/form-data with berichtMetadata and payload, "
-            f"not {request.content_type or 'no content type'}",
+            f"not {media_type.type or 'no content type'}",
         )
     _check_length(request, ingress.max_message_bytes + 1024 * 1024)
-    parts = await _in_time(request, lambda: _read_parts(request, ingress.max_message_bytes))
+    limits = {"berichtMetadata": 1024 * 1024, "payload": ingress.max_message_bytes}
+    parts = await _in_time(request, lambda: read_form(request, media_type, limits))
     metadata = parse_push_metadata(parts["berichtMetadata"])
     await ingress.submit(
         Submission(
@@ -98,11 +101,12 @@ async def push(request: web.Request) -> web.Response:
 async def post_message(request: web.Request) -> web.Response:
     """Plain submission: the body is the XML; 202 with the ids once routed."""
     ingress = request.app[INGRESS]
-    if request.content_type not in XML_TYPES:
+    media_type = MediaType.parse(request.headers.get(hdrs.CONTENT_TYPE))
+    if media_type.type not in XML_TYPES:
         raise Refused(
             415,
             "Unsupported media type",
-            f"expected application/xml, not {request.content_type or 'no content type'}",
+            f"expected application/xml, not {media_type.type or 'no content type'}",
         )
     _check_length(request, ingress.max_message_bytes)
     payload = await _in_time(request, request.read)
@@ -159,50 +163,6 @@ def _check_length(request: web.Request, limit: int) -> None:
             f"the request is {request.content_length} bytes; at most {limit} are accepted",
             code="BRS06",
         )
-
-
-async def _read_parts(request: web.Request, limit: int) -> dict[str, bytes]:
-    try:
-        reader = await request.multipart()
-    except (ValueError, AssertionError) as exc:
-        raise Refused(400, "Invalid multipart body", str(exc) or "no multipart boundary") from exc
-    parts: dict[str, bytes] = {}
-    try:
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise Refused(400, "Invalid multipart body", "nested multipart is not accepted")
-            name = part.name
-            if name not in ("berichtMetadata", "payload"):
-                raise Refused(
-                    400,
-                    "Invalid multipart body",
-                    f"unexpected part {name!r}; expected berichtMetadata and payload",
-                )
-            if name in parts:
-                raise Refused(400, "Invalid multipart body", f"part {name!r} appears twice")
-            parts[name] = await _read_part(part, limit if name == "payload" else 1024 * 1024)
-    except ValueError as exc:
-        raise Refused(400, "Invalid multipart body", str(exc)) from exc
-    missing = [n for n in ("berichtMetadata", "payload") if n not in parts]
-    if missing:
-        raise Refused(400, "Invalid multipart body", f"missing part(s): {', '.join(missing)}")
-    return parts
-
-
-async def _read_part(part: BodyPartReader, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await part.read_chunk(256 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise Refused(
-                413,
-                "Bericht is te groot",
-                f"part {part.name!r} exceeds {limit} bytes",
-                code="BRS06",
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _base_url(request: web.Request) -> str:
