@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from aio_pika.abc import AbstractIncomingMessage
+
 from gateway.client import GatewayClient, SubmitRefused
 from gateway.clock import Clock
 from gateway.deadlines.profiles import get_profile
@@ -124,31 +126,49 @@ class HandlerRunner:
         async with Broker.consumer(self.amqp_url, participant, prefetch=64) as deliveries:
             ready.set()
             async for delivery in deliveries:
-                async with delivery.process(requeue=True):
-                    routed = message_from_delivery(delivery, registry=self.registry)
-                    received = Received(
-                        message_type=MessageType.parse(routed.message_type),
-                        payload=routed.body,
-                        traceer_id=routed.traceer_id,
-                        conversatie_id=routed.conversatie_id,
-                        sender=routed.sender,
-                        received=self.clock.now(),
-                    )
-                    self._emit(
-                        Event(
-                            "received",
-                            participant,
-                            received.message_type,
-                            routed.sender.key,
-                            received.received,
-                            received.payload,
-                        )
-                    )
-                    outgoing = responder.answer(
-                        received, received.received, self._rejecter(participant)
-                    )
-                    self._spawn(self._send_all(responder, received.received, outgoing))
-                    await self._confirm(participant, received.traceer_id)
+                # Decisions are taken one message at a time, in the order of the queue (a
+                # responder keeps state: TR056 memory, assignments); the round trips to the
+                # gateway that follow (confirm, then ack) run side by side, up to the prefetch.
+                try:
+                    received, outgoing = self._receive(responder, delivery)
+                except Exception:
+                    log.exception("%s could not handle a delivery; it is requeued", participant)
+                    await delivery.reject(requeue=True)
+                    continue
+                self._spawn(self._send_all(responder, received.received, outgoing))
+                self._spawn(self._settle(participant, delivery, received.traceer_id))
+
+    def _receive(
+        self, responder: Responder, delivery: AbstractIncomingMessage
+    ) -> tuple[Received, list[Outgoing]]:
+        participant = responder.participant
+        routed = message_from_delivery(delivery, registry=self.registry)
+        received = Received(
+            message_type=MessageType.parse(routed.message_type),
+            payload=routed.body,
+            traceer_id=routed.traceer_id,
+            conversatie_id=routed.conversatie_id,
+            sender=routed.sender,
+            received=self.clock.now(),
+        )
+        self._emit(
+            Event(
+                "received",
+                participant,
+                received.message_type,
+                routed.sender.key,
+                received.received,
+                received.payload,
+            )
+        )
+        return received, responder.answer(received, received.received, self._rejecter(participant))
+
+    async def _settle(
+        self, participant: Participant, delivery: AbstractIncomingMessage, traceer_id: str
+    ) -> None:
+        """Confirm the message at the gateway, as its recipient would; then ack the delivery."""
+        await self._confirm(participant, traceer_id)
+        await delivery.ack()
 
     def initiate(self, participant: Participant, outgoing: list[Outgoing]) -> None:
         """Have a simulated participant send of its own accord (a stop a scenario decides on).
