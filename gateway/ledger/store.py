@@ -25,7 +25,7 @@ from gateway.config import sqlalchemy_url
 from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
 from gateway.ledger import obligations
 from gateway.ledger.schema import messages, migrate, status_history
-from gateway.ledger.writer import Writer, sqlite_writer_engine
+from gateway.ledger.writer import Writer, insert_later, sqlite_writer_engine
 from gateway.vsp import Berichtstatus
 
 Now = Callable[[], dt.datetime]
@@ -264,7 +264,7 @@ class Ledger:
         )
 
         def write(connection: Connection) -> None:
-            connection.execute(messages.insert(), row)
+            insert_later(connection, messages, row)
             _history(
                 connection,
                 new.traceer_id,
@@ -561,10 +561,10 @@ async def _fetch(connection: AsyncConnection, traceer_id: str) -> StoredMessage 
 def _history(
     connection: Connection, traceer_id: str, at: dt.datetime, *statuses: Berichtstatus
 ) -> None:
-    connection.execute(
-        status_history.insert(),
-        [{"traceer_id": traceer_id, "status": s.value, "at": at} for s in statuses],
-    )
+    for status in statuses:
+        insert_later(
+            connection, status_history, {"traceer_id": traceer_id, "status": status.value, "at": at}
+        )
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -53,23 +53,49 @@ def _unreachable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError | OSError) and not isinstance(exc, IntegrityError)
 
 
+def insert_later(connection: Connection, table: sa.Table, row: dict[str, Any]) -> None:
+    """Insert ``row`` with the rest of the batch: one statement per table for all operations.
+
+    For rows nothing in the same operation reads back (a message, its status history): one
+    multi-row INSERT costs about what one single-row INSERT does. A constraint a row breaks
+    (TR056) still reaches the operation that wrote it, through the SAVEPOINT pass.
+    """
+    connection.info.setdefault(_PENDING, {}).setdefault(table, []).append(row)
+
+
+_PENDING = "gateway.ledger.writer.pending"
+
+
+def _flush(connection: Connection) -> None:
+    pending: dict[sa.Table, list[dict[str, Any]]] = connection.info.pop(_PENDING, {})
+    for table, rows in pending.items():
+        connection.execute(table.insert(), rows)
+
+
 def transact(connection: Connection, operations: Sequence[Operation[Any]]) -> list[_Outcome]:
     """Run ``operations`` in one transaction; one that fails undoes only itself."""
+    connection.info.pop(_PENDING, None)
     try:
         with connection.begin():
-            return [_Outcome(operation(connection)) for operation in operations]
+            outcomes = [_Outcome(operation(connection)) for operation in operations]
+            _flush(connection)
+            return outcomes
     except Exception as exc:
+        connection.info.pop(_PENDING, None)
         if _unreachable(exc):
             raise
         if len(operations) == 1:
             return [_Outcome(error=exc)]
-    outcomes: list[_Outcome] = []
+    outcomes = []
     with connection.begin():
         for operation in operations:
             try:
                 with connection.begin_nested():
-                    outcomes.append(_Outcome(operation(connection)))
+                    value = operation(connection)
+                    _flush(connection)
+                outcomes.append(_Outcome(value))
             except Exception as exc:
+                connection.info.pop(_PENDING, None)
                 if _unreachable(exc):
                     raise
                 outcomes.append(_Outcome(error=exc))
