@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gateway.ledger.schema import obligations
+from gateway.ledger.writer import insert_later, insert_now, pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +97,21 @@ _OPEN = sa.select(_c.id, _c.reference).where(
     _c.accepts.like(sa.bindparam("accepts")),
 )
 _OPEN_ANSWERED = _OPEN.where(_c.trigger_identificatie == sa.bindparam("answers"))
-_OPEN_BY_REFERENCE = _OPEN.where(
-    _c.reference.in_(sa.bindparam("references", expanding=True))
-).order_by(*_OLDEST_FIRST)
 _OPEN_UNREFERENCED = _OPEN.where(_c.reference.is_(None)).order_by(*_OLDEST_FIRST).limit(1)
+# The open ones carrying any of the references, and the oldest carrying none, in one query
+# (sorted oldest first by the caller: a UNION has no order of its own).
+_OPEN_BY_REFERENCE = sa.union_all(
+    _OPEN.add_columns(*_OLDEST_FIRST[:2]).where(
+        _c.reference.in_(sa.bindparam("references", expanding=True))
+    ),
+    sa.select(
+        _OPEN.add_columns(*_OLDEST_FIRST[:2])
+        .where(_c.reference.is_(None))
+        .order_by(*_OLDEST_FIRST)
+        .limit(1)
+        .subquery()
+    ),
+)
 _MEET = (
     obligations.update()
     .where(_c.id.in_(sa.bindparam("ids", expanding=True)), _c.met_at.is_(None))
@@ -126,33 +138,32 @@ def record(connection: Connection, trigger: Trigger, step: ChainStep, now: dt.da
     """Store ``step`` of ``trigger`` at ``now`` in the admission's transaction."""
     known = _known(connection, step.opens)
     fresh = [o for o in step.opens if _key(o) not in known]
-    if fresh:
-        connection.execute(
-            obligations.insert(),
-            [
-                {
-                    "id": str(uuid.uuid4()),
-                    "rule": opening.rule,
-                    "owed": opening.owed,
-                    "accepts": accepts_text(opening.accepts),
-                    "debtor": opening.debtor,
-                    "creditor": opening.creditor,
-                    "product": opening.product,
-                    "reference": opening.reference,
-                    "trigger_traceer_id": trigger.traceer_id,
-                    "trigger_type": trigger.message_type,
-                    "trigger_identificatie": trigger.identificatie,
-                    "conversatie_id": trigger.conversatie_id,
-                    "opened_at": now,
-                    "due": opening.due,
-                    # every row has the same keys: one executemany
-                    "met_at": now if opening.met_on_admission else None,
-                    "met_by": trigger.traceer_id if opening.met_on_admission else None,
-                    "met_by_type": trigger.message_type if opening.met_on_admission else None,
-                }
-                for opening in fresh
-            ],
-        )
+    # Inserted with the rest of the batch; a later query of the batch that could see one of
+    # them (``_known``, ``_met``) has them inserted first.
+    for row in (
+        {
+            "id": str(uuid.uuid4()),
+            "rule": opening.rule,
+            "owed": opening.owed,
+            "accepts": accepts_text(opening.accepts),
+            "debtor": opening.debtor,
+            "creditor": opening.creditor,
+            "product": opening.product,
+            "reference": opening.reference,
+            "trigger_traceer_id": trigger.traceer_id,
+            "trigger_type": trigger.message_type,
+            "trigger_identificatie": trigger.identificatie,
+            "conversatie_id": trigger.conversatie_id,
+            "opened_at": now,
+            "due": opening.due,
+            # every row has the same keys: one executemany
+            "met_at": now if opening.met_on_admission else None,
+            "met_by": trigger.traceer_id if opening.met_on_admission else None,
+            "met_by_type": trigger.message_type if opening.met_on_admission else None,
+        }
+        for opening in fresh
+    ):
+        insert_later(connection, obligations, row)
     for closing in step.closes:
         met = _met(connection, closing)
         if met:
@@ -181,6 +192,14 @@ def _known(connection: Connection, openings: Sequence[Opening]) -> set[tuple[str
             wanted.setdefault(key[:3], {})[key[3]] = opening
     known: set[tuple[str, str, str, str]] = set()
     for (owed, debtor, creditor), by_reference in wanted.items():
+        if any(
+            row["owed"] == owed
+            and row["debtor"] == debtor
+            and row["creditor"] == creditor
+            and row["reference"] in by_reference
+            for row in pending(connection, obligations)
+        ):
+            insert_now(connection, obligations)
         rows = connection.execute(
             _OWED,
             {
@@ -206,29 +225,35 @@ def _known(connection: Connection, openings: Sequence[Opening]) -> set[tuple[str
 
 
 def _met(connection: Connection, closing: Closing) -> list[str]:
-    between = {
-        "debtor": closing.debtor,
-        "creditor": closing.creditor,
-        "accepts": f"%,{closing.message_type},%",
-    }
+    accepts = f",{closing.message_type},"
+    if any(
+        row["met_at"] is None
+        and row["debtor"] == closing.debtor
+        and row["creditor"] == closing.creditor
+        and accepts in row["accepts"]
+        for row in pending(connection, obligations)
+    ):
+        insert_now(connection, obligations)
+    between = {"debtor": closing.debtor, "creditor": closing.creditor, "accepts": f"%{accepts}%"}
     if closing.answers is not None:
         rows = connection.execute(_OPEN_ANSWERED, {**between, "answers": closing.answers})
         return [row.id for row in rows]
-    met: list[str] = []
     references = list(dict.fromkeys(closing.references))
-    if references:
-        # Each reference meets the oldest open obligation carrying it: one query for all.
-        candidates: dict[str, list[str]] = {}
-        for row in connection.execute(_OPEN_BY_REFERENCE, {**between, "references": references}):
-            candidates.setdefault(row.reference, []).append(row.id)
-        for reference in references:
-            found = candidates.get(reference)
-            if found:
-                met.append(found.pop(0))
-    if not met:
+    if not references:
         found_id = connection.execute(_OPEN_UNREFERENCED, between).scalar()
-        if found_id is not None:
-            met.append(found_id)
+        return [] if found_id is None else [found_id]
+    # Each reference meets the oldest open obligation carrying it; none matching, the message
+    # meets the oldest open one that carries no reference.
+    oldest_first = sorted(
+        connection.execute(_OPEN_BY_REFERENCE, {**between, "references": references}),
+        key=lambda row: (row.due, row.opened_at, row.id),
+    )
+    candidates: dict[str | None, list[str]] = {}
+    for row in oldest_first:
+        candidates.setdefault(row.reference, []).append(row.id)
+    met = [found.pop(0) for reference in references if (found := candidates.get(reference))]
+    if not met and candidates.get(None):
+        met.append(candidates[None][0])
     return met
 
 

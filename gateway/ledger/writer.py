@@ -66,6 +66,19 @@ def insert_later(connection: Connection, table: sa.Table, row: dict[str, Any]) -
 _PENDING = "gateway.ledger.writer.pending"
 
 
+def pending(connection: Connection, table: sa.Table) -> list[dict[str, Any]]:
+    """The rows of ``table`` this batch will insert but has not yet."""
+    rows: list[dict[str, Any]] = connection.info.get(_PENDING, {}).get(table, [])
+    return rows
+
+
+def insert_now(connection: Connection, table: sa.Table) -> None:
+    """Insert the pending rows of ``table`` before a query that has to see them."""
+    rows = connection.info.get(_PENDING, {}).pop(table, None)
+    if rows:
+        connection.execute(table.insert(), rows)
+
+
 def _flush(connection: Connection) -> None:
     pending: dict[sa.Table, list[dict[str, Any]]] = connection.info.pop(_PENDING, {})
     for table, rows in pending.items():
