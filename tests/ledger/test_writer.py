@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gateway.errors import DuplicateIdentificatie
-from gateway.ledger import Ledger
+from gateway.ledger import Ledger, obligations, schema
 from gateway.vsp import Berichtstatus
-from tests.ledger.test_store import MUNICIPALITY, new_message
+from tests.ledger.test_store import MUNICIPALITY, PROVIDER, new_message
 
 
 async def test_concurrent_admissions_share_batches(ledger: Ledger) -> None:
@@ -100,3 +103,60 @@ async def test_writes_are_visible_to_reads_once_returned(ledger: Ledger, count: 
         assert [m.traceer_id for m in await ledger.inbox(MUNICIPALITY, limit=1000)][-1] == (
             message.traceer_id
         )
+
+
+def _opening(owed: str, due: dt.datetime, reference: str | None = None) -> obligations.Opening:
+    return obligations.Opening(
+        rule="TEST",
+        owed=owed,
+        accepts=(owed,),
+        debtor=MUNICIPALITY,
+        creditor=PROVIDER,
+        due=due,
+        reference=reference,
+        once_per_reference=reference is not None,
+    )
+
+
+async def _obligation_rows(ledger: Ledger) -> list[sa.Row[Any]]:
+    async with ledger.engine.connect() as connection:
+        result = await connection.execute(
+            sa.select(schema.obligations).order_by(schema.obligations.c.opened_at)
+        )
+        return list(result)
+
+
+async def test_an_answer_in_the_same_batch_meets_what_its_batch_mate_opened(
+    ledger: Ledger,
+) -> None:
+    """Obligations wait for the batch's insert, unless a query of the batch needs to see them."""
+    due = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    opener = new_message(identificatie="OPENS")
+    answer = new_message(identificatie="ANSWERS", sender=MUNICIPALITY, recipient=PROVIDER)
+    opens = obligations.ChainStep(opens=(_opening("WMO306", due),))
+    meets = obligations.ChainStep(
+        closes=(obligations.Closing("WMO306", MUNICIPALITY, PROVIDER, answers="OPENS"),)
+    )
+    batches_before = ledger.writer.batches
+
+    await asyncio.gather(ledger.admit(opener, opens), ledger.admit(answer, meets))
+
+    assert ledger.writer.batches - batches_before == 1
+    [row] = await _obligation_rows(ledger)
+    assert row.met_by == answer.traceer_id
+
+
+async def test_a_debt_owed_once_is_opened_once_within_a_batch(ledger: Ledger) -> None:
+    """Two messages of one batch owing the same once-per-reference debt open one obligation."""
+    first, later = (dt.datetime(2030, 1, day, tzinfo=dt.UTC) for day in (1, 9))
+    messages = [new_message(identificatie=f"T{n}") for n in range(2)]
+    steps = [
+        obligations.ChainStep(opens=(_opening("WMO305", due, "ASSIGNMENT-1"),))
+        for due in (first, later)
+    ]
+
+    await asyncio.gather(*(ledger.admit(m, s) for m, s in zip(messages, steps, strict=True)))
+
+    [row] = await _obligation_rows(ledger)
+    assert row.trigger_traceer_id == messages[0].traceer_id
+    assert row.due.replace(tzinfo=dt.UTC) == later  # the second moved the due moment
