@@ -160,8 +160,11 @@ class Catalog:
 def _child(element: etree._Element | None, name: str) -> etree._Element | None:
     if element is None:
         return None
+    # By the tag's text ("{namespace}Name"): a QName object per child costs ten times more.
+    qualified, bare = "}" + name, name
     for child in element:
-        if isinstance(child.tag, str) and etree.QName(child).localname == name:
+        tag = child.tag
+        if isinstance(tag, str) and (tag.endswith(qualified) or tag == bare):
             return child
     return None
 
