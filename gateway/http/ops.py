@@ -32,7 +32,7 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Broker and ledger both reachable: 200; otherwise 503 naming which is not."""
+    """Broker and ledger reachable (and, with several workers, all serving): 200; else 503."""
     checks = await request.app[READINESS]()
     ready = all(checks.values())
     return web.json_response(
