@@ -47,8 +47,9 @@ METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SERVING = b"s"
 ALL_SERVING = b"a"
 
-# A worker's own stop takes up to server.SHUTDOWN_GRACE (30 s); after this it is killed.
-STOP_GRACE = 45.0
+# A worker's own stop waits up to server.SHUTDOWN_GRACE (30 s) for requests in flight and as
+# long again for its connections to close; a worker still running after this is killed.
+STOP_GRACE = 75.0
 # A replacement that dies before it serves is tried again after 1, 2, 4 ... s, this many times.
 START_TRIES = 5
 

@@ -158,6 +158,15 @@ async def test_two_workers_share_the_uploads_and_count_them_together(
     await gateway_process.start()  # /readyz is 200 only when both workers serve
     workers = workers_of(gateway_process.pid)
     assert sorted(workers) == [0, 1]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{gateway_process.ops_url}/readyz") as response,
+    ):
+        assert (await response.json())["checks"] == {
+            "broker": True,
+            "ledger": True,
+            "workers": True,
+        }
 
     traceer_ids, statuses, errors = await upload(
         gateway_process, certs_dir, payloads(example, UPLOADS)
