@@ -302,6 +302,8 @@ def _summary(result: dict[str, Any]) -> str:
     text = f"{result['rate']:.0f}/s"
     if result.get("p50_ms"):
         text += f", p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
+    if "ratio_to_bare" in result:
+        text += f", {result['ratio_to_bare']:.0%} of bare"
     if result.get("statuses"):
         text += f", answers {result['statuses']}"
     if result.get("errors"):
@@ -330,9 +332,10 @@ def publishing(h: Harness) -> None:
 
 
 def upload(h: Harness) -> None:
-    """1-3, 7: the bare mTLS handler and the gateway (3 KB 305, push API), asyncio and uvloop.
+    """1-3, 7: the bare mTLS handler and the gateway (3 KB 305, push API), asyncio and uvloop,
+    and the gateway as two worker processes (GATEWAY_WORKERS=2, asyncio).
 
-    All four servers run at once and the loads take turns, round after round, so that what else
+    All five servers run at once and the loads take turns, round after round, so that what else
     the machine is doing hits them alike; each ratio is taken within a round, and the median of
     the rounds is reported.
     """
@@ -341,6 +344,8 @@ def upload(h: Harness) -> None:
         suffix = "+uvloop" if use_uvloop else ""
         servers[f"bare{suffix}"] = h.bare(uvloop=use_uvloop)[1]
         servers[f"gateway{suffix}"] = h.gateway(uvloop=use_uvloop)[1]
+    # Ready only once both workers serve the port (its /readyz says so).
+    servers["gateway x2"] = h.gateway(extra={"GATEWAY_WORKERS": "2"})[1]
     rounds = 1 if h.quick else 3
     for number in range(1, rounds + 1):
         for connections, new in (("kept-alive", False), ("new connections", True)):
@@ -357,14 +362,18 @@ def upload(h: Harness) -> None:
                 "p99_ms": statistics.median(r["p99_ms"] for r in runs),
                 "rounds": rounds,
             }
-    for suffix in ("", "+uvloop"):
+    for gateway, bare in (
+        ("gateway", "bare"),
+        ("gateway+uvloop", "bare+uvloop"),
+        ("gateway x2", "bare"),
+    ):
         for connections in ("kept-alive", "new connections"):
             ratios = [
-                h.results[f"gateway{suffix} {connections} #{n}"]["rate"]
-                / h.results[f"bare{suffix} {connections} #{n}"]["rate"]
+                h.results[f"{gateway} {connections} #{n}"]["rate"]
+                / h.results[f"{bare} {connections} #{n}"]["rate"]
                 for n in range(1, rounds + 1)
             ]
-            h.results[f"gateway{suffix} {connections}"]["ratio_to_bare"] = statistics.median(ratios)
+            h.results[f"{gateway} {connections}"]["ratio_to_bare"] = statistics.median(ratios)
     for server in servers:
         for connections in ("kept-alive", "new connections"):
             name = f"{server} {connections}"

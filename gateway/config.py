@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from gateway.errors import ConfigError
 
 MB = 1024 * 1024
+MAX_WORKERS = 64  # a sanity bound: each worker holds its own ledger and broker connections
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,8 @@ class Settings:
     sla_poll: float = 1.0
     # uvloop as the event loop of ``gateway serve`` (docs/performance.md has the measured gain)
     uvloop: bool = False
+    # processes serving the participants' port (gateway/workers.py): one per core to use
+    workers: int = 1
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -169,7 +172,26 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         retention_interval=_float(env, "GATEWAY_RETENTION_INTERVAL", Settings.retention_interval),
         sla_poll=_float(env, "GATEWAY_SLA_POLL", Settings.sla_poll),
         uvloop=_bool(env, "GATEWAY_UVLOOP"),
+        workers=_int(env, "GATEWAY_WORKERS", Settings.workers, 1, MAX_WORKERS),
         extra={k: v for k, v in env.items() if k.startswith("GATEWAY_")},
     )
     sqlalchemy_url(settings.db_url)  # fail now, not at the first message
+    return settings
+
+
+def check_workers(settings: Settings) -> Settings:
+    """Refuse what several worker processes cannot do; after the command line's overrides."""
+    if settings.workers == 1:
+        return settings
+    if settings.simulate:
+        raise ConfigError(
+            f"GATEWAY_WORKERS={settings.workers} (--workers) with simulation mode "
+            "(GATEWAY_SIMULATE, --simulate): the virtual clock and the answer policies live in "
+            "one process's memory, so a simulating gateway runs as one worker"
+        )
+    if settings.port == 0:
+        raise ConfigError(
+            f"GATEWAY_WORKERS={settings.workers} (--workers) with GATEWAY_PORT=0: the workers "
+            "share one port (SO_REUSEPORT), so it has to be a fixed port"
+        )
     return settings

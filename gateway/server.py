@@ -39,6 +39,7 @@ from gateway.sla.store import ObligationStore
 from gateway.sla.web import add_sla_routes
 from gateway.standard.catalog import Catalog, default_catalog
 from gateway.tls import server_context
+from gateway.workers import Worker
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,14 @@ class Gateway:
         registry: Registry | None = None,
         catalog: Catalog | None = None,
         clock: Clock | None = None,
+        worker: Worker | None = None,
     ) -> Gateway:
-        """Start it all; ``clock`` defaults to GATEWAY_CLOCK (virtual when simulating)."""
+        """Start it all; ``clock`` defaults to GATEWAY_CLOCK (virtual when simulating).
+
+        ``worker``: this process is one of several workers (gateway/workers.py); only the
+        primary recovers, binds the ops port and runs the SLA monitor and retention.
+        """
+        primary = worker is None or worker.primary
         registry = registry or Registry.load(settings.registry)
         catalog = catalog or default_catalog()
         clock = clock or clock_from_env(settings.extra, simulate=settings.simulate)
@@ -119,7 +126,7 @@ class Gateway:
         except BaseException:
             await ledger.close()
             raise
-        metrics = Metrics()
+        metrics = Metrics(worker.metrics_dir if worker else None)
         ingress = Ingress(
             catalog=catalog,
             registry=registry,
@@ -132,7 +139,10 @@ class Gateway:
         )
 
         async def readiness() -> dict[str, bool]:
-            return {"broker": broker.ready, "ledger": await ledger.ping()}
+            checks = {"broker": broker.ready, "ledger": await ledger.ping()}
+            if worker is not None:
+                checks["workers"] = worker.all_serving.is_set()
+            return checks
 
         obligations = ObligationStore(ledger)
         monitor = Monitor(
@@ -156,7 +166,10 @@ class Gateway:
             clock,
         )
         try:
-            recovered = await ingress.recover()
+            # The primary alone, which starts before the other workers serve: what it finds
+            # unconfirmed is a stop's or crash's leftover, not another worker's message in flight
+            # (after a crash of the primary it may be; consumers deduplicate by message id).
+            recovered = await ingress.recover() if primary else 0
             if recovered:
                 log.info("published again %d message(s) admitted before a stop", recovered)
             api = participants_app(
@@ -169,12 +182,16 @@ class Gateway:
             )
             api.middlewares.insert(0, gateway.in_flight.middleware)
             gateway.port = await gateway._serve(api, settings.host, settings.port, tls)
-            gateway.ops_port = await gateway._serve(ops, settings.ops_host, settings.ops_port)
-            gateway.monitor.start()
-            gateway.retention.start()
+            if primary:
+                gateway.ops_port = await gateway._serve(ops, settings.ops_host, settings.ops_port)
+                gateway.monitor.start()
+                gateway.retention.start()
         except BaseException:
             await gateway.stop()
             raise
+        if not primary:
+            log.info("worker listening on https://%s:%d", settings.host, gateway.port)
+            return gateway
         log.info(
             "gateway listening on https://%s:%d (ops on http://%s:%d)",
             settings.host,
@@ -219,15 +236,19 @@ class Gateway:
         await self.ledger.close()
 
 
-async def serve_forever(settings: Settings) -> None:
+async def serve_forever(settings: Settings, worker: Worker | None = None) -> None:
     """Run until SIGINT or SIGTERM."""
-    gateway = await Gateway.start(settings)
+    gateway = await Gateway.start(settings, worker=worker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        if worker is not None:
+            await worker.serving(stop)
         await stop.wait()
     finally:
         log.info("stopping: no new requests, finishing those in flight")
         await gateway.stop()
+        if worker is not None:
+            worker.close()

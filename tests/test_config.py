@@ -21,6 +21,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert (settings.port, settings.ops_port, settings.ops_host) == (8443, 8080, "127.0.0.1")
     assert settings.max_message_bytes == 25 * 1024 * 1024
     assert not settings.simulate
+    assert settings.workers == 1
 
 
 def test_postgresql_url_gets_the_async_driver() -> None:
@@ -39,6 +40,8 @@ def test_postgresql_url_gets_the_async_driver() -> None:
         ("GATEWAY_SIMULATE", "perhaps", "true or false"),
         ("GATEWAY_BSN_RANGE", "999999999-100000000", "LOW-HIGH"),
         ("GATEWAY_PUBLISH_TIMEOUT", "-1", "positive"),
+        ("GATEWAY_WORKERS", "two", "whole number"),
+        ("GATEWAY_WORKERS", "0", "from 1 to 64"),
     ],
 )
 def test_a_bad_value_names_the_variable(name: str, value: str, expected: str) -> None:
@@ -72,3 +75,56 @@ def test_serve_stops_with_a_message_naming_the_setting(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "GATEWAY_DB_URL" in result.stderr
     assert "oracle://scott@tiger/db" in result.stderr
+
+
+def test_workers_come_from_the_environment_and_the_command_line() -> None:
+    """GATEWAY_WORKERS sets how many processes serve; ``--workers`` overrides it."""
+    settings = config.load({"GATEWAY_WORKERS": "4"})
+    assert settings.workers == 4
+    assert settings.with_overrides(workers=2).workers == 2
+    assert config.check_workers(settings) is settings
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"simulate": True}, "the virtual clock and the answer policies live in one process"),
+        ({"port": 0}, "GATEWAY_PORT=0"),
+    ],
+)
+def test_what_several_workers_cannot_do_is_refused(
+    changes: dict[str, object], expected: str
+) -> None:
+    """Simulation mode and a port the system picks need one process; with more: a ConfigError."""
+    settings = config.load({"GATEWAY_WORKERS": "2"}).with_overrides(**changes)
+    with pytest.raises(ConfigError) as caught:
+        config.check_workers(settings)
+    assert "GATEWAY_WORKERS=2" in str(caught.value)
+    assert expected in str(caught.value)
+    config.check_workers(settings.with_overrides(workers=1))  # one worker may
+
+
+@pytest.mark.parametrize(
+    ("env", "argv"),
+    [
+        ({"GATEWAY_WORKERS": "2"}, ["--simulate"]),
+        ({"GATEWAY_SIMULATE": "true"}, ["--workers", "2"]),
+    ],
+)
+def test_serve_refuses_to_simulate_with_workers(
+    tmp_path: Path, env: dict[str, str], argv: list[str]
+) -> None:
+    """``gateway serve`` simulating with several workers exits 2 before it starts, saying why."""
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", *argv],
+        env={**env, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "GATEWAY_WORKERS=2" in result.stderr
+    assert "simulation mode" in result.stderr
+    assert "starting" not in result.stderr

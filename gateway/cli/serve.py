@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from gateway import config
 from gateway.errors import ConfigError
 from gateway.server import serve_forever
+from gateway.workers import Worker, supervise
 
 
 def register(subcommands: Any) -> None:
@@ -28,6 +30,11 @@ def register(subcommands: Any) -> None:
     parser.add_argument(
         "--simulate", action="store_true", default=None, help="virtual clock and admin endpoints"
     )
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        help="processes serving the participants' port, one per core to use (GATEWAY_WORKERS)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -38,13 +45,29 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         ops_port=args.ops_port,
         simulate=args.simulate,
+        workers=args.workers,
     )
+    config.check_workers(settings)
+    worker = Worker.from_env(os.environ)
+    who = "" if worker is None else f"worker-{worker.index} "
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO, format=f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s"
     )
+    if settings.workers > 1 and worker is None:
+        return asyncio.run(supervise(settings))
     with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
-        runner.run(serve_forever(settings))
+        runner.run(serve_forever(settings, worker))
     return 0
+
+
+def _workers(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= config.MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected a number from 1 to {config.MAX_WORKERS}")
+    return value
 
 
 def _loop_factory(settings: config.Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:

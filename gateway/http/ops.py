@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.errors import LedgerUnavailable
 from gateway.http.openapi import openapi_document
@@ -32,7 +32,7 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Broker and ledger both reachable: 200; otherwise 503 naming which is not."""
+    """Broker and ledger reachable (and, with several workers, all serving): 200; else 503."""
     checks = await request.app[READINESS]()
     ready = all(checks.values())
     return web.json_response(
@@ -48,7 +48,7 @@ async def metrics(request: web.Request) -> web.Response:
         except LedgerUnavailable as exc:
             # The rest is worth having all the same; these gauges keep their last counts.
             log.warning("metrics: gauges not refreshed: %s", exc)
-    body = generate_latest(request.app[METRICS].registry)
+    body = request.app[METRICS].latest()
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response

@@ -16,10 +16,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from gateway.background import ClockJob
 from gateway.clock import Clock, VirtualClock
@@ -38,34 +40,47 @@ class EventPublisher(Protocol):
 
 
 class SlaMetrics:
-    """The SLA gauges (from the ledger, so they agree across gateways) and the event counter."""
+    """The SLA gauges (from the ledger, so they agree across gateways) and the event counter.
+
+    The gauges are the last tallies ``show`` was given, served as they are when collected, rather
+    than prometheus_client Gauges: a tally that is gone (retention deleted its obligations) must
+    disappear from /metrics, and a Gauge's ``clear`` cannot do that in the multiprocess mode of
+    several workers.
+    """
 
     LABELS = ("message_type", "participant")
+    GAUGES = (
+        ("gateway_sla_owed", "Obligations in the ledger, by message and debtor"),
+        ("gateway_sla_met_on_time", "Obligations met before their due"),
+        ("gateway_sla_met_late", "Obligations met at or after their due"),
+        ("gateway_sla_open", "Obligations not met yet"),
+        ("gateway_sla_late", "Obligations not met and past their due"),
+    )
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        def gauge(name: str, what: str) -> Gauge:
-            return Gauge(name, what, self.LABELS, registry=registry)
-
-        self.owed = gauge("gateway_sla_owed", "Obligations in the ledger, by message and debtor")
-        self.met_on_time = gauge("gateway_sla_met_on_time", "Obligations met before their due")
-        self.met_late = gauge("gateway_sla_met_late", "Obligations met at or after their due")
-        self.open = gauge("gateway_sla_open", "Obligations not met yet")
-        self.late = gauge("gateway_sla_late", "Obligations not met and past their due")
+        self._tallies: list[Tally] = []
         self.announced = Counter(
             "gateway_sla_late_events",
             "sla.late events this gateway published",
             self.LABELS,
             registry=registry,
         )
+        registry.register(self)
 
     def show(self, tallies: list[Tally]) -> None:
-        gauges = (self.owed, self.met_on_time, self.met_late, self.open, self.late)
-        for gauge in gauges:
-            gauge.clear()
-        for t in tallies:
+        self._tallies = list(tallies)
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        for name, what in self.GAUGES:
+            yield GaugeMetricFamily(name, what, labels=self.LABELS)
+
+    def collect(self) -> Iterator[Metric]:
+        families = list(self.describe())
+        for t in self._tallies:
             values = (t.total, t.met_on_time, t.met_late, t.open, t.late)
-            for gauge, value in zip(gauges, values, strict=True):
-                gauge.labels(t.owed, t.debtor).set(value)
+            for family, value in zip(families, values, strict=True):
+                family.add_metric((t.owed, t.debtor), value)
+        yield from families
 
 
 def late_event(obligation: Obligation, now: dt.datetime) -> dict[str, object]:

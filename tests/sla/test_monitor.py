@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from gateway.clock import VirtualClock
 from gateway.routing import Broker
 from gateway.sla.monitor import LATE_EVENT, Monitor, SlaMetrics
-from gateway.sla.store import ObligationStore
+from gateway.sla.store import ObligationStore, Tally
 from tests.sla.conftest import Admitter
 
 
@@ -87,3 +87,15 @@ async def test_gauges_count_met_on_time_and_met_late(
     assert sample(registry, "gateway_sla_late", "WMO305", provider) == 1.0
     # Met late before the monitor looked: counted, but only the open one is announced.
     assert [payload["owed"] for _key, payload in published.events] == ["WMO305"]
+
+
+def test_a_tally_that_is_gone_leaves_the_gauges() -> None:
+    """The gauges show the last tallies only: a pair whose obligations were deleted disappears."""
+    registry = CollectorRegistry()
+    metrics = SlaMetrics(registry)
+    metrics.show([Tally("WMO302", "aanbieder-42420001", 2, 1, 0, 1, 1)])
+    assert sample(registry, "gateway_sla_open", "WMO302", "aanbieder-42420001") == 1.0
+    assert sample(registry, "gateway_sla_owed", "WMO302", "aanbieder-42420001") == 2.0
+    metrics.show([Tally("WMO305", "gemeente-0363", 1, 1, 0, 0, 0)])
+    assert sample(registry, "gateway_sla_owed", "WMO302", "aanbieder-42420001") is None
+    assert sample(registry, "gateway_sla_met_on_time", "WMO305", "gemeente-0363") == 1.0
