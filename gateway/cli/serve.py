@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gateway import config
+from gateway import config, memory
 from gateway.errors import ConfigError
 from gateway.server import serve_forever
 
@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    memory.tune()  # large messages in mapped memory, given back when freed
     with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
         runner.run(serve_forever(settings))
     return 0
