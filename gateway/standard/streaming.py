@@ -107,8 +107,8 @@ def read_message(
     counted).
     """
     check_bytes(data, max_bytes=max_bytes)
-    root = _first_look(data)
-    if root is None:
+    root_tag = _first_look(data)
+    if root_tag is None:
         # Broken before its root element started: there is no tree to fear, and parse_xml says
         # what is wrong in its own words. (Were it somehow fine, the tree path takes over.)
         doc = parse_xml(data, max_depth=max_depth, max_bytes=max_bytes)
@@ -116,22 +116,22 @@ def read_message(
         catalog.validate(doc, message_type)
         return Digest(doc, message_type)
     try:
-        message_type = catalog.identify(root.getroottree())
+        message_type = catalog.identify(etree.ElementTree(etree.Element(root_tag)))
     except (UnknownMessageError, ValueError) as exc:  # ValueError: a prefix nobody declared
         # The tree path says "not well-formed" or "too deep" before "unknown": parse it all.
-        named = isinstance(exc, UnknownMessageError)
-        _check_well_formed(data, root.tag if named else None, max_depth)
-        if named:
+        known_tag = isinstance(exc, UnknownMessageError)
+        _check_well_formed(data, root_tag if known_tag else None, max_depth)
+        if known_tag:
             raise
-        raise UnknownMessageError(None, str(root.tag)) from None
-    valid = _Pass(root.tag, keep(message_type), catalog.schema(message_type), max_depth)
+        raise UnknownMessageError(None, root_tag) from None
+    valid = _Pass(root_tag, keep(message_type), catalog.schema(message_type), max_depth)
     failed = valid.feed(data)
     if failed is None and not valid.count and not valid.deep:
         return Digest(valid.digest(), message_type)
     # With an XSD plugged in, libxml2 reports its well-formedness errors to no one: a second
     # pass without it finds them, in the words parse_xml would use. Only a refused message
     # pays for it.
-    _check_well_formed(data, root.tag, max_depth)
+    _check_well_formed(data, root_tag, max_depth)
     if valid.deep:
         raise UnsafeXmlError(f"document nests deeper than {max_depth} elements")
     if valid.count:
@@ -150,17 +150,35 @@ def _check_well_formed(data: bytes, root_tag: str | None, max_depth: int) -> Non
         raise UnsafeXmlError(f"document nests deeper than {max_depth} elements")
 
 
-def _first_look(data: bytes) -> etree._Element | None:
-    """The root element (with its attributes, without content), or None if it never starts."""
+def _first_look(data: bytes) -> str | None:
+    """The root element's tag, or None if it never starts."""
     parser = etree.XMLPullParser(events=("start",), **_OPTIONS)
+    root = None
     try:
         for start in range(0, len(data), _LOOK):
             parser.feed(data[start : start + _LOOK])
-            for _, element in parser.read_events():
-                return element  # type: ignore[return-value]  # a start event's is an element
+            root = next(iter(parser.read_events()), (None, None))[1]
+            if root is not None:
+                return str(root.tag)  # type: ignore[union-attr]  # a start event's element
     except etree.XMLSyntaxError:
         pass
+    finally:
+        _wind_up(parser, root)  # type: ignore[arg-type]
     return None
+
+
+def _wind_up(parser: etree.XMLPullParser, root: etree._Element | None) -> None:
+    """Let go of what a parser holds now, not when the garbage collector comes by.
+
+    The parser keeps its root, and the root's document keeps the parser: a cycle. Emptied, the
+    cycle holds only an empty element; a root with 100,000 attributes would hold them all.
+    """
+    for _ in parser.read_events():
+        pass
+    with contextlib.suppress(etree.XMLSyntaxError):
+        parser.close()
+    if root is not None:
+        root.clear()
 
 
 class _Pass:
@@ -188,6 +206,7 @@ class _Pass:
         self.validating = schema is not None
         self.max_depth = max_depth
         self.root: etree._Element | None = None
+        self.shell: etree._Element | None = None  # the digest's root
         self.kept: list[etree._Element] = []
         self.found: set[str] = set()  # the names of ``first`` met with text
         self.pending: list[tuple[str, etree._Element]] = []
@@ -208,16 +227,15 @@ class _Pass:
                 self._take_events()
             except etree.XMLSyntaxError as exc:
                 return exc
+            finally:
+                _wind_up(self.parser, self.root)
         return None
 
     def digest(self) -> etree._ElementTree:
-        assert self.root is not None, "the pass found no root element"
-        # The stubs allow neither the default namespace's None nor the attributes as they come.
-        nsmap: Any = self.root.nsmap
-        attrib: Any = self.root.attrib
-        shell = etree.Element(self.root.tag, attrib, nsmap=nsmap)
-        shell.extend(self.kept)
-        return shell.getroottree()
+        """The root as it started, with the kept elements in document order."""
+        assert self.shell is not None, "the pass found no root element"
+        self.shell.extend(self.kept)
+        return self.shell.getroottree()
 
     def _events(self) -> Iterator[tuple[str, etree._Element]]:
         if self.pending:
@@ -230,6 +248,11 @@ class _Pass:
         for event, element in self._events():
             if self.root is None:
                 self.root = element  # the first event is the root's start
+                if self.validating:
+                    # The stubs allow neither the default namespace's None nor the attributes.
+                    nsmap: Any = element.nsmap
+                    attrib: Any = element.attrib
+                    self.shell = etree.Element(element.tag, attrib, nsmap=nsmap)
             if event == "start" or element is self.root or not self.validating:
                 continue
             name = _name(element)
