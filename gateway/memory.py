@@ -8,9 +8,9 @@ Two habits of glibc's allocator let a gateway that has read a few large messages
 - the heap only shrinks from its top, so the small blocks of a parse that are freed in the
   middle of it stay resident until ``malloc_trim`` gives their pages back.
 
-:func:`tune` fixes the threshold (which also stops it moving), so every large buffer - a body,
-its growth, a copy of it - is mapped, given back when freed, and grown by ``mremap`` rather
-than copied. :func:`trim` is called when the last large body in flight has been let go. Both
+:func:`tune` fixes the threshold where glibc starts it, which stops it moving: every large
+buffer - a body, its growth, the 128 KB frames aio-pika cuts it into - is mapped, given back
+when freed, and grown by ``mremap`` rather than copied. :func:`trim` is called when the last large body in flight has been let go. Both
 do nothing where the C library is not glibc.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-MMAP_THRESHOLD = 256 * 1024  # bytes; a body's chunks and anything larger are mapped
+MMAP_THRESHOLD = 128 * 1024  # bytes; glibc's own starting value, kept
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
 
 
