@@ -10,8 +10,9 @@ Two habits of glibc's allocator let a gateway that has read a few large messages
 
 :func:`tune` fixes the threshold where glibc starts it, which stops it moving: every large
 buffer - a body, its growth, the 128 KB frames aio-pika cuts it into - is mapped, given back
-when freed, and grown by ``mremap`` rather than copied. :func:`trim` is called when the last large body in flight has been let go. Both
-do nothing where the C library is not glibc.
+when freed, and grown by ``mremap`` rather than copied. :func:`trim` is called when the last
+large body in flight has been let go (gateway.http.budget). Both do nothing where the C
+library is not glibc.
 """
 
 from __future__ import annotations
