@@ -50,6 +50,8 @@ class Settings:
     bsn_range: BsnRange | None = None
     publish_timeout: float = 5.0
     body_timeout: float = 30.0
+    # bytes of request bodies held at once (gateway.http.budget); 0: four at the largest
+    body_budget: int = 0
     # retention (VSP defaults) and the SLA monitor
     retention_months: int = 2
     payload_retention_hours: int = 24
@@ -60,6 +62,16 @@ class Settings:
     # processes serving the participants' port (gateway/workers.py): one per core to use
     workers: int = 1
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest request body: a message and the multipart envelope around it."""
+        return self.max_message_bytes + MB
+
+    @property
+    def bytes_in_flight(self) -> int:
+        """GATEWAY_BODY_BUDGET, or room for four requests at the largest."""
+        return self.body_budget or 4 * self.max_request_bytes
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -165,6 +177,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         bsn_range=bsn_range(env["GATEWAY_BSN_RANGE"]) if env.get("GATEWAY_BSN_RANGE") else None,
         publish_timeout=_float(env, "GATEWAY_PUBLISH_TIMEOUT", Settings.publish_timeout),
         body_timeout=_float(env, "GATEWAY_BODY_TIMEOUT", Settings.body_timeout),
+        body_budget=_int(env, "GATEWAY_BODY_BUDGET", 0, 0, 64 * 1024 * MB),
         retention_months=_int(env, "GATEWAY_RETENTION_MONTHS", Settings.retention_months, 1, 1200),
         payload_retention_hours=_int(
             env, "GATEWAY_PAYLOAD_RETENTION_HOURS", Settings.payload_retention_hours, 0, 100_000
@@ -176,6 +189,11 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         extra={k: v for k, v in env.items() if k.startswith("GATEWAY_")},
     )
     sqlalchemy_url(settings.db_url)  # fail now, not at the first message
+    if 0 < settings.body_budget < settings.max_request_bytes:
+        raise ConfigError(
+            f"GATEWAY_BODY_BUDGET={settings.body_budget}: less than one request may take "
+            f"({settings.max_request_bytes} bytes, GATEWAY_MAX_MESSAGE_BYTES and its envelope)"
+        )
     return settings
 
 

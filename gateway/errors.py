@@ -96,13 +96,17 @@ class SchemaIssue:
 
 
 class SchemaViolation(MessageError):
-    """The message is not valid against its XSD; ``issues`` lists every error."""
+    """The message is not valid against its XSD; ``issues`` lists the errors, ``count`` says
+    how many there are (more than listed when a reader stopped listing them)."""
 
-    def __init__(self, message_type: str, issues: Sequence[SchemaIssue]) -> None:
+    def __init__(
+        self, message_type: str, issues: Sequence[SchemaIssue], *, count: int | None = None
+    ) -> None:
         first = issues[0] if issues else None
+        self.count = len(issues) if count is None else count
         super().__init__(
             f"{message_type} is not valid against its schema"
-            + (f" ({len(issues)} errors; first: {first})" if first else "")
+            + (f" ({self.count} errors; first: {first})" if first else "")
         )
         self.message_type = message_type
         self.issues = tuple(issues)

@@ -40,9 +40,10 @@ from gateway.ledger.store import NewMessage
 from gateway.metrics import Metrics
 from gateway.participants import Participant, Registry
 from gateway.routing import Broker, RoutedMessage
-from gateway.sla.chains import Chains
+from gateway.sla.chains import Chains, reads
 from gateway.standard.catalog import Catalog, MessageHeader
 from gateway.standard.message_types import RELEASE, MessageType
+from gateway.standard.streaming import STREAM_ABOVE, Keep, read_message
 from gateway.standard.xmlsafe import parse_xml
 from gateway.vsp import Berichtstatus, Foutcode
 
@@ -138,17 +139,7 @@ class Ingress:
                 f"the message is {len(payload)} bytes; "
                 f"at most {self.max_message_bytes} are accepted",
             )
-        doc = self._parse(payload)
-        message_type = self._identify(doc)
-        try:
-            self.catalog.validate(doc, message_type)
-        except SchemaViolation as exc:
-            raise _refused(
-                422,
-                Foutcode.BRS13,
-                f"the {message_type} is not valid against its schema: {len(exc.issues)} error(s)",
-                [str(issue) for issue in exc.issues],
-            ) from exc
+        doc, message_type = self._read(payload)
         header = self.catalog.header(doc, message_type)
         route = authorise(
             submission.sender, message_type, header.afzender, header.ontvanger, self.registry
@@ -213,21 +204,43 @@ class Ingress:
         offered = dataclasses.replace(stored, status=Berichtstatus.WORDT_AANGEBODEN)
         return Receipt.of(offered, replay=admission.replay)
 
-    def _parse(self, payload: bytes) -> etree._ElementTree:
+    def _read(self, payload: bytes) -> tuple[etree._ElementTree, MessageType]:
+        """Parse, identify and validate (BRS14, BRS13): a small message as a whole tree, a
+        large one in one streaming pass that keeps only what the rest of the pipeline reads."""
         try:
-            return parse_xml(payload, max_bytes=self.max_message_bytes)
+            if len(payload) <= STREAM_ABOVE:
+                doc = parse_xml(payload, max_bytes=self.max_message_bytes)
+                message_type = self.catalog.identify(doc)
+                self.catalog.validate(doc, message_type)
+                return doc, message_type
+            digest = read_message(
+                payload, self.catalog, self._keep, max_bytes=self.max_message_bytes
+            )
+            return digest.doc, digest.message_type
         except UnsafeXmlError as exc:
             raise _refused(400, Foutcode.BRS14, f"unsafe XML refused: {exc}") from exc
         except NotWellFormedError as exc:
             raise _refused(400, Foutcode.BRS14, str(exc)) from exc
-
-    def _identify(self, doc: etree._ElementTree) -> MessageType:
-        try:
-            return self.catalog.identify(doc)
         except UnknownMessageError as exc:
             raise Refused(
                 422, "Unknown message", str(exc), code=Foutcode.BRS13.code, errors=[str(exc)]
             ) from exc
+        except SchemaViolation as exc:
+            raise _refused(
+                422,
+                Foutcode.BRS13,
+                f"the {exc.message_type} is not valid against its schema: {exc.count} error(s)",
+                [str(issue) for issue in exc.issues],
+            ) from exc
+
+    def _keep(self, message_type: MessageType) -> Keep:
+        """What of a large message is read after validation: the Header (routing, the ledger),
+        the BSNs (BRS18), and what the chain step reads."""
+        names = {"Header"} | ({"Bsn"} if self.bsn_range is not None else set())
+        keep = Keep(frozenset(names))
+        if self.chains is not None:
+            keep |= reads(message_type)
+        return keep
 
     def _check_bsns(self, doc: etree._ElementTree) -> None:
         if self.bsn_range is None:

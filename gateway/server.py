@@ -177,8 +177,9 @@ class Gateway:
                 registry,
                 base_url=settings.public_url,
                 # The multipart envelope around a 25 MB payload needs a little room.
-                client_max_size=settings.max_message_bytes + 1024 * 1024,
+                client_max_size=settings.max_request_bytes,
                 body_timeout=settings.body_timeout,
+                body_budget=settings.bytes_in_flight,
             )
             api.middlewares.insert(0, gateway.in_flight.middleware)
             gateway.port = await gateway._serve(api, settings.host, settings.port, tls)

@@ -20,6 +20,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.sqlalchemy_url == "sqlite+aiosqlite:///var/ledger.db"
     assert (settings.port, settings.ops_port, settings.ops_host) == (8443, 8080, "127.0.0.1")
     assert settings.max_message_bytes == 25 * 1024 * 1024
+    assert settings.bytes_in_flight == 4 * 26 * 1024 * 1024
     assert not settings.simulate
     assert settings.workers == 1
 
@@ -42,6 +43,7 @@ def test_postgresql_url_gets_the_async_driver() -> None:
         ("GATEWAY_PUBLISH_TIMEOUT", "-1", "positive"),
         ("GATEWAY_WORKERS", "two", "whole number"),
         ("GATEWAY_WORKERS", "0", "from 1 to 64"),
+        ("GATEWAY_BODY_BUDGET", "1000000", "less than one request"),
     ],
 )
 def test_a_bad_value_names_the_variable(name: str, value: str, expected: str) -> None:

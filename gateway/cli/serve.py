@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gateway import config
+from gateway import config, memory
 from gateway.errors import ConfigError
 from gateway.server import serve_forever
 from gateway.workers import Worker, supervise
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if settings.workers > 1 and worker is None:
         return asyncio.run(supervise(settings))
+    memory.tune()  # large messages in mapped memory, given back when freed
     with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
         runner.run(serve_forever(settings, worker))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import io
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from aiohttp import hdrs, web
 
 from gateway.errors import LedgerUnavailable, Refused
+from gateway.http.budget import BodyBudget
 from gateway.http.metadata import (
     is_uuid,
     parse_push_metadata,
@@ -39,6 +41,7 @@ INGRESS = web.AppKey("ingress", Ingress)
 REGISTRY = web.AppKey("registry", Registry)
 BASE_URL = web.AppKey("base_url", str)
 BODY_TIMEOUT = web.AppKey("body_timeout", float)
+BODY_BUDGET = web.AppKey("body_budget", BodyBudget)
 PARTICIPANT = web.RequestKey("participant", Participant)
 
 T = TypeVar("T")
@@ -80,21 +83,23 @@ async def push(request: web.Request) -> web.Response:
             f"expected multipart/form-data with berichtMetadata and payload, "
             f"not {media_type.type or 'no content type'}",
         )
-    _check_length(request, ingress.max_message_bytes + 1024 * 1024)
+    limit = ingress.max_message_bytes + 1024 * 1024
+    _check_length(request, limit)
     limits = {"berichtMetadata": 1024 * 1024, "payload": ingress.max_message_bytes}
-    parts = await _in_time(request, lambda: read_form(request, media_type, limits))
-    metadata = parse_push_metadata(parts["berichtMetadata"])
-    await ingress.submit(
-        Submission(
-            sender=participant(request),
-            payload=parts["payload"],
-            traceer_id=metadata.traceer_id,
-            conversatie_id=metadata.conversatie_id,
-            als_antwoord_op=metadata.als_antwoord_op,
-            referentie_id=metadata.referentie_id,
-            declared=metadata.declared,
+    async with request.app[BODY_BUDGET].reserve(_expected(request, limit)):
+        parts = await _in_time(request, lambda: read_form(request, media_type, limits))
+        metadata = parse_push_metadata(parts["berichtMetadata"])
+        await ingress.submit(
+            Submission(
+                sender=participant(request),
+                payload=parts["payload"],
+                traceer_id=metadata.traceer_id,
+                conversatie_id=metadata.conversatie_id,
+                als_antwoord_op=metadata.als_antwoord_op,
+                referentie_id=metadata.referentie_id,
+                declared=metadata.declared,
+            )
         )
-    )
     return web.Response(status=204)
 
 
@@ -108,23 +113,25 @@ async def post_message(request: web.Request) -> web.Response:
             "Unsupported media type",
             f"expected application/xml, not {media_type.type or 'no content type'}",
         )
-    _check_length(request, ingress.max_message_bytes)
-    payload = await _in_time(request, request.read)
+    limit = ingress.max_message_bytes
+    _check_length(request, limit)
     references = {}
     for name in ("traceerId", "conversatieId", "alsAntwoordOp"):
         value = request.query.get(name)
         if value is not None and not is_uuid(value):
             raise Refused(400, "Invalid parameter", f"{name}={value!r}: expected a UUID")
         references[name] = value.lower() if value else None
-    receipt = await ingress.submit(
-        Submission(
-            sender=participant(request),
-            payload=payload,
-            traceer_id=references["traceerId"],
-            conversatie_id=references["conversatieId"],
-            als_antwoord_op=references["alsAntwoordOp"],
+    async with request.app[BODY_BUDGET].reserve(_expected(request, limit)):
+        payload = await _in_time(request, lambda: _read_body(request, limit))
+        receipt = await ingress.submit(
+            Submission(
+                sender=participant(request),
+                payload=payload,
+                traceer_id=references["traceerId"],
+                conversatie_id=references["conversatieId"],
+                als_antwoord_op=references["alsAntwoordOp"],
+            )
         )
-    )
     return web.json_response(_receipt_json(receipt), status=202)
 
 
@@ -155,6 +162,11 @@ async def _in_time(request: web.Request, read: Callable[[], Awaitable[T]]) -> T:
         ) from None
 
 
+def _expected(request: web.Request, limit: int) -> int:
+    """What a body will take: its Content-Length, or the most it may be without one."""
+    return limit if request.content_length is None else request.content_length
+
+
 def _check_length(request: web.Request, limit: int) -> None:
     if request.content_length is not None and request.content_length > limit:
         raise Refused(
@@ -163,6 +175,18 @@ def _check_length(request: web.Request, limit: int) -> None:
             f"the request is {request.content_length} bytes; at most {limit} are accepted",
             code="BRS06",
         )
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body, refused (413, BRS06) once it passes ``limit``."""
+    body = io.BytesIO()
+    async for chunk in request.content.iter_any():
+        if body.tell() + len(chunk) > limit:
+            raise Refused(
+                413, "Bericht is te groot", f"the body exceeds {limit} bytes", code="BRS06"
+            )
+        body.write(chunk)
+    return body.getvalue()
 
 
 def _base_url(request: web.Request) -> str:
@@ -332,15 +356,20 @@ def participants_app(
     base_url: str,
     client_max_size: int,
     body_timeout: float = 30.0,
+    body_budget: int | None = None,
 ) -> web.Application:
+    """The participants' app; ``body_budget`` bytes of bodies at once (default: four requests
+    at ``client_max_size``)."""
+    budget = BodyBudget(body_budget or 4 * client_max_size)
     app = web.Application(
-        middlewares=[problems_middleware, ledger_errors, identity_middleware],
+        middlewares=[budget.middleware, problems_middleware, ledger_errors, identity_middleware],
         client_max_size=client_max_size,
     )
     app[INGRESS] = ingress
     app[REGISTRY] = registry
     app[BASE_URL] = base_url
     app[BODY_TIMEOUT] = body_timeout
+    app[BODY_BUDGET] = budget
     app.router.add_post(f"{PUSH}/berichten", push)
     app.router.add_post("/v1/messages", post_message)
     app.router.add_get(f"{PULL}/berichten", pull_list)

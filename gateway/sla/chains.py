@@ -32,6 +32,7 @@ from gateway.errors import CalendarError
 from gateway.ledger.obligations import ChainStep, Closing, Opening
 from gateway.participants import Participant
 from gateway.standard.message_types import MessageType
+from gateway.standard.streaming import Keep
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,31 @@ _REFERENCES: dict[int, str] = {
     305: "ToewijzingNummer",
     307: "ToewijzingNummer",
 }
+
+
+def reads(message_type: MessageType) -> Keep:
+    """What ``Chains.step`` reads of a ``message_type``: all a large message is reduced to.
+
+    The ingress keeps only these of a large message (gateway.standard.streaming), so whatever
+    the step starts to read must be named here; tests/sla/test_chains.py holds the step on the
+    reduced message to the step on the whole.
+    """
+    every: set[str] = set()
+    first: set[str] = set()
+    number = message_type.number
+    if number in _ITEMS:
+        every.add(_ITEMS[number][0])  # product lines, with what is read inside them
+    else:
+        first.add("ReferentieAanbieder")  # the one reference of a message without lines
+    if number in _REPORTS:
+        _, line, day = _REPORTS[number]
+        if line:
+            every.add(line)
+        else:
+            first.add(day)
+    if number in _REFERENCES and not message_type.is_retour:
+        every.add(_REFERENCES[number])
+    return Keep(frozenset(every), frozenset(first - every))
 
 
 class Chains:

@@ -192,15 +192,19 @@ def _optional_date(text: str | None) -> datetime.date | str | None:
 
 
 def _issue(error: etree._LogEntry) -> SchemaIssue:
-    message = error.message
+    return schema_issue(error.message, error.line, error.path)
+
+
+def schema_issue(message: str, line: int, path: str | None = None) -> SchemaIssue:
+    """An XSD error as we report it: the element it names, and a reason of bounded length."""
     match = _ELEMENT.match(message)
-    element = match.group("element") if match else (error.path or "?").rsplit("/", 1)[-1]
+    element = match.group("element") if match else (path or "?").rsplit("/", 1)[-1]
     reason = _QNAME.sub("", message[match.end() :] if match else message)
     # lxml quotes the offending value whole; a hostile 20 MB value must not become the error.
     reason = _LONG_VALUE.sub(_elide, reason)
     if len(reason) > MAX_REASON:
         reason = reason[: MAX_REASON - 3] + "..."
-    return SchemaIssue(line=error.line, element=element, reason=reason)
+    return SchemaIssue(line=line, element=element, reason=reason)
 
 
 def _elide(match: re.Match[str]) -> str:

@@ -32,29 +32,33 @@ _BOMS = (
 _DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 
+# The parser settings every message is read with (here and in gateway.standard.streaming).
+PARSER_OPTIONS: dict[str, Any] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_comments": False,
+    "collect_ids": False,
+    "encoding": "utf-8",
+}
+_UTF8_SLICE = 64 * 1024
+
+
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=False,
-        collect_ids=False,
-        encoding="utf-8",
-    )
+    return etree.XMLParser(**PARSER_OPTIONS)
 
 
 @functools.cache
-def _too_deep(max_depth: int) -> etree.XPath:
-    # An element at depth max_depth + 1 exists; evaluated in C, one pass over the levels.
+def too_deep(max_depth: int) -> etree.XPath:
+    """True on a tree with an element deeper than ``max_depth``; evaluated in C, one pass."""
     return etree.XPath("boolean(/" + "/".join(["*"] * (max_depth + 1)) + ")")
 
 
-def parse_xml(
-    data: bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX_BYTES
-) -> etree._ElementTree:
-    """Parse one message; raise UnsafeXmlError or NotWellFormedError naming what is wrong."""
+def check_bytes(data: bytes, *, max_bytes: int = MAX_BYTES) -> None:
+    """What is refused before a parser sees the bytes: size, BOM, not UTF-8, another encoding
+    declared, a DTD or entity declaration."""
     if len(data) > max_bytes:
         raise UnsafeXmlError(f"document too large: {len(data)} bytes, at most {max_bytes}")
     for bom, name in _BOMS:
@@ -64,15 +68,7 @@ def parse_xml(
                 " (OP192)",
                 line=1,
             )
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise NotWellFormedError(
-            f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line});"
-            " UTF-8 without BOM is required (OP192)",
-            line=line,
-        ) from None
+    _check_utf8(data)
     declared = _DECLARED_ENCODING.match(data)
     if declared and declared.group(1).decode("ascii").lower() not in ("utf-8", "utf8"):
         raise NotWellFormedError(
@@ -88,17 +84,48 @@ def parse_xml(
         raise UnsafeXmlError(f"DOCTYPE refused (line {line}): DTDs and entities are not allowed")
     if b"<!ENTITY" in data:
         raise UnsafeXmlError("ENTITY declaration refused: DTDs and entities are not allowed")
+
+
+def _check_utf8(data: bytes) -> None:
+    # Slice by slice: decoding the whole document at once would hold a str of up to four times
+    # its size. A sequence cut at a slice's end is held back and decoded with the next slice.
+    view = memoryview(data)
+    start = 0
+    while start < len(data):
+        end = min(len(data), start + _UTF8_SLICE)
+        try:
+            _, used = codecs.utf_8_decode(view[start:end], "strict", end == len(data))
+        except UnicodeDecodeError as exc:
+            offset = start + exc.start
+            line = data.count(b"\n", 0, offset) + 1
+            raise NotWellFormedError(
+                f"not UTF-8: byte 0x{data[offset]:02x} at offset {offset} (line {line});"
+                " UTF-8 without BOM is required (OP192)",
+                line=line,
+            ) from None
+        start += used
+
+
+def syntax_error(text: str, line: int | None) -> UnsafeXmlError | NotWellFormedError:
+    """What a parser's complaint means for us: too deep or too large is unsafe, the rest broken."""
+    if "Excessive depth" in text or "huge" in text.lower():
+        return UnsafeXmlError(f"document nests too deep or is too large: {text}")
+    return NotWellFormedError(f"not well-formed XML: {text}", line=line)
+
+
+def parse_xml(
+    data: bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX_BYTES
+) -> etree._ElementTree:
+    """Parse one message; raise UnsafeXmlError or NotWellFormedError naming what is wrong."""
+    check_bytes(data, max_bytes=max_bytes)
     try:
         doc = etree.fromstring(data, _parser()).getroottree()
     except etree.XMLSyntaxError as exc:
         where = exc.lineno if isinstance(exc.lineno, int) else None
-        text = exc.msg or str(exc)
-        if "Excessive depth" in text or "huge" in text.lower():
-            raise UnsafeXmlError(f"document nests too deep or is too large: {text}") from None
-        raise NotWellFormedError(f"not well-formed XML: {text}", line=where) from None
+        raise syntax_error(exc.msg or str(exc), where) from None
     docinfo: Any = doc.docinfo  # lxml-stubs do not know DocInfo.doctype
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise UnsafeXmlError("DOCTYPE refused: DTDs and entities are not allowed")
-    if _too_deep(max_depth)(doc):
+    if too_deep(max_depth)(doc):
         raise UnsafeXmlError(f"document nests deeper than {max_depth} elements")
     return doc

@@ -5,17 +5,29 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from gateway.deadlines import AMSTERDAM, get_profile
+import pytest
+from lxml import etree
+
+from gateway.deadlines import AMSTERDAM, PROFILE_NAMES, get_profile
+from gateway.errors import SchemaViolation
 from gateway.ledger.obligations import ChainStep
-from gateway.sla.chains import Chains
+from gateway.sla.chains import Chains, reads
 from gateway.standard.catalog import default_catalog
+from gateway.standard.message_types import MessageType
+from gateway.standard.streaming import Keep, read_message
 from gateway.standard.xmlsafe import parse_xml
+from tests.conftest import REFERENCE
 from tests.sla.conftest import MONDAY, example, party
+
+EXAMPLES = sorted(REFERENCE.glob("*-3.2/examples/*.xml"))
 
 
 def step_of(reference: Path, name: str, profile: str = "istandaarden-3.2") -> ChainStep:
+    return step_on(parse_xml(example(reference, name)), profile)
+
+
+def step_on(doc: etree._ElementTree, profile: str = "istandaarden-3.2") -> ChainStep:
     catalog = default_catalog()
-    doc = parse_xml(example(reference, name))
     message_type = catalog.identify(doc)
     header = catalog.header(doc, message_type)
     afzender, ontvanger = party(header.afzender), party(header.ontvanger)
@@ -204,3 +216,26 @@ def test_changed_assignment_moves_its_stop_but_owes_no_second_start(reference: P
         answers=None,
     )
     assert sorted(o.owed for o in step.opens) == ["WMO302", "WMO307"]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_the_step_of_a_message_reduced_to_what_reads_names_is_the_same(path: Path) -> None:
+    """A large message is kept only as far as ``reads`` (and the Header) name: the step it makes
+    is the step of the whole, for every official example under every profile (an invalid one
+    is refused instead)."""
+    data = path.read_bytes()
+    catalog = default_catalog()
+    whole = parse_xml(data)
+    message_type = catalog.identify(whole)
+
+    def keep(message_type: MessageType) -> Keep:
+        return Keep(frozenset({"Header"})) | reads(message_type)
+
+    if catalog.issues(whole, message_type):
+        with pytest.raises(SchemaViolation):
+            read_message(data, catalog, keep)
+        return
+    reduced = read_message(data, catalog, keep).doc
+    assert len(list(reduced.iter())) <= len(list(whole.iter()))
+    for profile in PROFILE_NAMES:
+        assert step_on(reduced, profile) == step_on(whole, profile)

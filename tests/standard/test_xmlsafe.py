@@ -6,9 +6,12 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.errors import NotWellFormedError, UnsafeXmlError
-from gateway.standard.xmlsafe import parse_xml
+from gateway.standard import xmlsafe
+from gateway.standard.xmlsafe import check_bytes, parse_xml
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -105,3 +108,29 @@ def test_a_plain_message_parses() -> None:
     """UTF-8 with a declaration and non-ASCII text parses."""
     doc = parse_xml('<?xml version="1.0" encoding="UTF-8"?><r><n>José</n></r>'.encode())
     assert doc.getroot()[0].text == "José"
+
+
+@given(st.binary(max_size=40), st.integers(min_value=4, max_value=9))
+def test_utf8_is_checked_slice_by_slice_as_a_whole_decode_would(data: bytes, size: int) -> None:
+    """The UTF-8 check in slices names the same first bad byte as decoding the whole document."""
+    try:
+        data.decode("utf-8")
+        expected = None
+    except UnicodeDecodeError as exc:
+        expected = f"at offset {exc.start} "
+    original = xmlsafe._UTF8_SLICE
+    xmlsafe._UTF8_SLICE = size  # sequences cut at every possible place
+    try:
+        check_bytes(data)
+        found = None
+    except NotWellFormedError as exc:
+        found = str(exc)
+    except UnsafeXmlError:
+        return  # a DOCTYPE or ENTITY among the random bytes
+    finally:
+        xmlsafe._UTF8_SLICE = original
+    if expected is None:
+        assert found is None or "byte order mark" in found or "encoding" in found
+    else:
+        assert found is not None
+        assert expected in found or "byte order mark" in found, found

@@ -1,0 +1,60 @@
+"""Hand memory back after a large message: glibc's malloc keeps what it took unless told.
+
+Two habits of glibc's allocator let a gateway that has read a few large messages stay large:
+
+- a block of at least the *mmap threshold* (128 KB at start) is mapped on its own and unmapped
+  when freed, but after such a block is freed the threshold rises to its size (up to 32 MB), so
+  the next 25 MB body is carved from the heap, where freeing it need not shrink anything;
+- the heap only shrinks from its top, so the small blocks of a parse that are freed in the
+  middle of it stay resident until ``malloc_trim`` gives their pages back.
+
+:func:`tune` fixes the threshold where glibc starts it, which stops it moving: every large
+buffer - a body, its growth, the 128 KB frames aio-pika cuts it into - is mapped, given back
+when freed, and grown by ``mremap`` rather than copied. :func:`trim` is called when the last
+large body in flight has been let go (gateway.http.budget). Both do nothing where the C
+library is not glibc.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import platform
+import sys
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MMAP_THRESHOLD = 128 * 1024  # bytes; glibc's own starting value, kept
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
+
+
+@functools.cache
+def _glibc() -> Any:
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+def tune() -> bool:
+    """Fix glibc's mmap threshold at MMAP_THRESHOLD; False where there is no glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    if not libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD):
+        log.warning("mallopt(M_MMAP_THRESHOLD, %d) was refused", MMAP_THRESHOLD)
+        return False
+    return True
+
+
+def trim() -> bool:
+    """Give the free pages of every malloc arena back to the system; False without glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
