@@ -260,7 +260,7 @@ class _Pass:
                 continue
             if name in self.keep.first:
                 self.found.add(name)
-            if next(element.iterancestors(*self.every_tags), None) is not None:
+            if self.every_tags and next(element.iterancestors(*self.every_tags), None) is not None:
                 continue  # inside a kept element: copied with it, in its place
             kept = copy.deepcopy(element)
             kept.tail = None
