@@ -3,9 +3,10 @@
 Each upload may be 25 MB, and a message costs a few times its size while it is checked, stored
 and published. Without a bound, fifty participants uploading at the same moment would hold
 fifty of them. A request reserves what its body may take before it reads a byte (its
-Content-Length, or the most it may be when it does not say) and gives it back when it has been
-answered. A reservation that does not fit waits, first come first served, with its body unread:
-TCP then holds the sender back.
+Content-Length, or the most it may be when it does not say; a small message, parsed as a whole
+tree, forty times that: gateway.http.api) and gives it back when it has been answered. A
+reservation that does not fit waits, first come first served, with its body unread: TCP then
+holds the sender back.
 
 When the last body of 256 KB or more has been let go, the allocator is asked to hand the
 memory it held back to the system (:func:`gateway.memory.trim`). That happens in the outermost

@@ -7,21 +7,23 @@ and of everything below it only the elements the pipeline reads later (:class:`K
 instance the Header and, for a 323, the first Begindatum), copied in document order. How:
 
 1. the checks on the bytes of :func:`gateway.standard.xmlsafe.check_bytes`, as for any message;
-2. a first look at the root element says which message it is. One we do not know is refused
-   there, before its body is parsed (for a small message the ingress parses the whole first, so
-   a document that is both broken and unknown is "not well-formed" there, "unknown" here);
+2. a first look at the root element says which message it is;
 3. one parser, with the message's compiled XSD plugged in, is fed the document in slices. After
    each slice the kept elements that ended in it are copied into the digest, the depth is
    checked, and every element that has ended is dropped from the parser's tree: it never holds
-   more than the open elements and one slice;
+   more than the open elements and one slice. Once the message is invalid nothing is kept;
 4. libxml2 reports XSD errors while it parses, without a line. lxml hands them over only through
    its thread's global error log, as they happen, so a :class:`_Relay` installed there passes
-   them to the reader, which takes the line of the element the error names from the open
-   elements of the tree at that moment - the line the tree validation reports.
+   them to the pass, which takes the line of the element the error names from the open
+   elements of the tree at that moment - the line the tree validation reports;
+5. with an XSD plugged in, libxml2 tells no one about well-formedness errors, so a message
+   that was refused (and one we do not know) gets a second pass without it, pruned the same
+   way, to find out whether it is broken or too deep first, as the tree path would say.
 
 The outcome is that of ``parse_xml``, ``Catalog.identify`` and ``Catalog.validate`` on the same
-bytes, in that order: the same exceptions with the same messages, the same issues (line,
-element, reason); tests/standard/test_streaming.py holds the two side by side.
+bytes, in that order: the same exceptions, messages and issues (line, element, reason), but for
+one complaint libxml2's push parser words without its line ("Couldn't find end of Start Tag
+X"); tests/standard/test_streaming.py holds the two side by side.
 """
 
 from __future__ import annotations
@@ -253,14 +255,14 @@ class _Pass:
                     nsmap: Any = element.nsmap
                     attrib: Any = element.attrib
                     self.shell = etree.Element(element.tag, attrib, nsmap=nsmap)
-            if event == "start" or element is self.root or not self.validating:
-                continue
+            if event == "start" or element is self.root or not self.validating or self.count:
+                continue  # an invalid message is refused: nothing of it is kept
             name = _name(element)
             if name in self.keep.first and (name in self.found or not (element.text or "").strip()):
                 continue
             if name in self.keep.first:
                 self.found.add(name)
-            if next(element.iterancestors(*self.every_tags), None) is not None:
+            if self.every_tags and next(element.iterancestors(*self.every_tags), None) is not None:
                 continue  # inside a kept element: copied with it, in its place
             kept = copy.deepcopy(element)
             kept.tail = None
@@ -290,6 +292,7 @@ class _Pass:
         if entry.domain != etree.ErrorDomains.SCHEMASV or entry.level < etree.ErrorLevels.ERROR:
             return
         self.count += 1
+        self.kept.clear()
         if len(self.issues) < MAX_ISSUES:
             self.issues.append(schema_issue(entry.message, self._line_of(entry.message)))
 

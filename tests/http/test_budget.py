@@ -7,8 +7,11 @@ from collections.abc import Awaitable
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
+from gateway.http.api import TREE_COST, _expected
 from gateway.http.budget import LARGE, BodyBudget
+from gateway.standard.streaming import STREAM_ABOVE
 
 
 async def _held(budget: BodyBudget, size: int, release: asyncio.Event, log: list[int]) -> None:
@@ -111,3 +114,16 @@ async def test_memory_is_trimmed_when_the_last_large_body_is_let_go_and_answered
     with pytest.raises(web.HTTPBadRequest):
         await second
     assert trims == [0]
+
+
+def test_a_small_message_takes_forty_times_its_size_of_the_budget() -> None:
+    """Parsed as a whole tree a small message may take forty times its bytes; a large one is
+    read in a pass that keeps little more than them; one without a length the most it may be."""
+
+    def expected(length: str | None) -> int:
+        headers = {} if length is None else {"Content-Length": length}
+        return _expected(make_mocked_request("POST", "/", headers=headers), 10 * LARGE)
+
+    assert expected("3000") == 3000 * TREE_COST
+    assert expected(str(STREAM_ABOVE + 1)) == STREAM_ABOVE + 1
+    assert expected(None) == 10 * LARGE

@@ -159,6 +159,14 @@ def test_the_digest_keeps_every_named_element_once_and_the_first_with_text(
     assert digest.doc.getroot().nsmap == whole.nsmap
 
 
+def test_a_digest_of_first_names_only_keeps_each_first_one(large_323: bytes) -> None:
+    """Without any ``every`` name, the first element with text of each ``first`` name is kept."""
+    keep = Keep(first=frozenset({"Begindatum", "Bsn"}))
+    digest = read_message(large_323, CATALOG, lambda _: keep)
+    kept = [(etree.QName(element).localname, element.text) for element in digest.doc.getroot()]
+    assert kept == [("Begindatum", "2023-04-01"), ("Bsn", "999900006")]
+
+
 def test_lxml_reports_as_before_after_a_streaming_read(large_323: bytes) -> None:
     """The relay of XSD errors leaves lxml's own logs as they were: tree validation and parse
     errors still name their element and line."""
