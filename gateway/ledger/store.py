@@ -25,10 +25,13 @@ from gateway.config import sqlalchemy_url
 from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
 from gateway.ledger import obligations
 from gateway.ledger.schema import messages, migrate, status_history
-from gateway.ledger.writer import Writer, insert_later, sqlite_writer_engine
+from gateway.ledger.writer import Writer, insert_later, let_go_after_batch, sqlite_writer_engine
 from gateway.vsp import Berichtstatus
 
 Now = Callable[[], dt.datetime]
+
+# A payload this large is not left bound to the driver's cached statement (``writer``).
+LARGE_PAYLOAD = 1024 * 1024
 
 # What a recipient may still fetch: handed to the broker, not yet confirmed.
 READY = (Berichtstatus.WORDT_AANGEBODEN.value,)
@@ -265,6 +268,8 @@ class Ledger:
 
         def write(connection: Connection) -> None:
             insert_later(connection, messages, row)
+            if len(new.payload) >= LARGE_PAYLOAD:
+                let_go_after_batch(connection)
             _history(
                 connection,
                 new.traceer_id,

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from gateway.errors import DuplicateIdentificatie
 from gateway.ledger import Ledger, obligations, schema
+from gateway.ledger.store import LARGE_PAYLOAD
 from gateway.vsp import Berichtstatus
 from tests.ledger.test_store import MUNICIPALITY, PROVIDER, new_message
 
@@ -160,3 +161,18 @@ async def test_a_debt_owed_once_is_opened_once_within_a_batch(ledger: Ledger) ->
     [row] = await _obligation_rows(ledger)
     assert row.trigger_traceer_id == messages[0].traceer_id
     assert row.due.replace(tzinfo=dt.UTC) == later  # the second moved the due moment
+
+
+async def test_the_writer_goes_on_after_letting_go_of_a_large_payload(ledger: Ledger) -> None:
+    """A payload over LARGE_PAYLOAD closes the writer's connection after its batch; writes go on."""
+    large = new_message(b"<x>" + b"y" * LARGE_PAYLOAD + b"</x>", identificatie="LARGE")
+    small = new_message(identificatie="SMALL")
+
+    await ledger.admit(large)
+    await ledger.admit(small)
+
+    for message in (large, small):
+        await ledger.routed(message.traceer_id)
+        found = await ledger.payload(MUNICIPALITY, message.traceer_id)
+        assert found is not None
+        assert found[1] == message.payload
