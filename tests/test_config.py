@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gateway import config
 from gateway.errors import ConfigError
+from tests.reliability.process import serve_once
 
 
 def test_defaults_are_the_documented_ones() -> None:
@@ -65,15 +64,7 @@ def test_bsn_range_accepts_only_its_bsns() -> None:
 
 def test_serve_stops_with_a_message_naming_the_setting(tmp_path: Path) -> None:
     """``gateway serve`` with a bad setting exits 2 before it starts anything, naming it."""
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "serve"],
-        env={"GATEWAY_DB_URL": "oracle://scott@tiger/db", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        check=False,
-    )
+    result = serve_once(env={"GATEWAY_DB_URL": "oracle://scott@tiger/db"}, cwd=tmp_path)
     assert result.returncode == 2
     assert "GATEWAY_DB_URL" in result.stderr
     assert "oracle://scott@tiger/db" in result.stderr
@@ -117,15 +108,7 @@ def test_serve_refuses_to_simulate_with_workers(
     tmp_path: Path, env: dict[str, str], argv: list[str]
 ) -> None:
     """``gateway serve`` simulating with several workers exits 2 before it starts, saying why."""
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "serve", *argv],
-        env={**env, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        check=False,
-    )
+    result = serve_once(*argv, env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "GATEWAY_WORKERS=2" in result.stderr
     assert "simulation mode" in result.stderr

@@ -41,6 +41,24 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def serve_once(
+    *argv: str, env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``python -m gateway serve ARGV`` with only ``env`` (and PATH), run to its end.
+
+    For a start that must fail: what it printed and its exit status.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", *argv],
+        env={**env, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        check=False,
+    )
+
+
 def rss_kib(pid: int) -> int:
     """The resident set size of a process, in KiB, from ``/proc``."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,6 +25,7 @@ from tests.reliability.process import (
     drain,
     free_port,
     push_until_accepted,
+    serve_once,
     wmo305,
 )
 from tests.reliability.test_shutdown import slow_push
@@ -244,14 +243,14 @@ async def test_a_killed_worker_is_replaced_and_the_port_keeps_answering(
 
 def test_a_worker_that_cannot_start_stops_the_gateway_once(tmp_path: Path) -> None:
     """A bad setting only a worker finds (no certificates): one message, exit 2, no retries."""
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "serve", "--workers", "2", "--port", str(free_port())],
-        env={"GATEWAY_CERTS": str(tmp_path / "none"), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=90,
+    result = serve_once(
+        "--workers",
+        "2",
+        "--port",
+        str(free_port()),
+        env={"GATEWAY_CERTS": str(tmp_path / "none")},
         cwd=ROOT,
-        check=False,
+        timeout=90,
     )
     assert result.returncode == 2
     assert result.stderr.count("no such file") == 1, result.stderr
