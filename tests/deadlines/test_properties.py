@@ -29,6 +29,7 @@ COUNTED = {
     "Nieuwjaarsdag",
     "Tweede paasdag",
     "Koningsdag",
+    "Koninginnedag",  # its name up to 2013
     "Bevrijdingsdag",
     "Hemelvaartsdag",
     "Tweede pinksterdag",
