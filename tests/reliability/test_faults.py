@@ -311,3 +311,56 @@ async def test_ledger_outage_answers_503_and_half_accepts_nothing(
         await connection.close()
     assert {row["traceer_id"] for row in rows} == load.accepted
     assert {row["status"] for row in rows} == {"WordtAangeboden"}
+
+
+async def test_ledger_database_shut_to_the_gateway_answers_503_and_half_accepts_nothing(
+    gateway_process: GatewayProcess,
+    pg_database: str,
+    amqp_url: str,
+    certs_dir: Path,
+    wmo305_example: bytes,
+) -> None:
+    """PostgreSQL itself ends the gateway's sessions and refuses new ones mid-load: 503 meanwhile.
+
+    What a stopping server sends its clients (57P01, "terminating connection due to administrator
+    command"), then a database that refuses connections with an error of its own (55000): the
+    server's side of an outage, where the relay is the network's. Only this test's database is
+    shut; the shared server stays up.
+    """
+    gateway_process.env["GATEWAY_DB_URL"] = f"postgresql://postgres@127.0.0.1:5432/{pg_database}"
+    await gateway_process.start()
+    load = Load()
+    answered_503_during_outage = False
+    terminated = 0
+
+    async def outage() -> None:
+        nonlocal answered_503_during_outage, terminated
+        admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        try:
+            before = load.statuses.get(503, 0)
+            await admin.execute(f'ALTER DATABASE "{pg_database}" ALLOW_CONNECTIONS false')
+            terminated = await admin.fetchval(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                pg_database,
+            )
+            await asyncio.sleep(2)
+            answered_503_during_outage = load.statuses.get(503, 0) > before
+            await admin.execute(f'ALTER DATABASE "{pg_database}" ALLOW_CONNECTIONS true')
+        finally:
+            await admin.close()
+
+    await fault_under_load(load, gateway_process, certs_dir, wmo305_example, outage)
+
+    assert terminated > 0, "the gateway had no session to end"
+    assert answered_503_during_outage, load.statuses
+    assert gateway_process.alive()
+    delivered = await drain(amqp_url, AMSTERDAM, len(load.accepted))
+    check_nothing_lost(load, delivered)
+    connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{pg_database}")
+    try:
+        rows = await connection.fetch("SELECT traceer_id, status FROM messages")
+    finally:
+        await connection.close()
+    assert {row["traceer_id"] for row in rows} == load.accepted
+    assert {row["status"] for row in rows} == {"WordtAangeboden"}
