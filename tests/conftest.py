@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.fixtures.broker",
     "tests.fixtures.gateway",
     "tests.reliability.process",
+    "tests.fixtures.rabbitmq_node",
 ]
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"

@@ -172,51 +172,71 @@ def entity_attacks() -> Iterator[Case]:
             b'<!DOCTYPE a [<!ENTITY e SYSTEM "file:///proc/self/environ">]><a>&e;</a>'
         ),
         "XXE relative file": b'<!DOCTYPE a [<!ENTITY e SYSTEM "pyproject.toml">]><a>&e;</a>',
-        "XXE network http": b'<!DOCTYPE a [<!ENTITY e SYSTEM "http://127.0.0.1:9/x">]><a>&e;</a>',
-        "XXE network https": b'<!DOCTYPE a [<!ENTITY e SYSTEM "https://example.org/">]><a>&e;</a>',
-        "XXE network ftp": b'<!DOCTYPE a [<!ENTITY e SYSTEM "ftp://127.0.0.1/x">]><a>&e;</a>',
         "XXE php filter": b'<!DOCTYPE a [<!ENTITY e SYSTEM "php://filter/resource=/etc/passwd">]><a>&e;</a>',
         "XXE in an attribute": b'<!DOCTYPE a [<!ENTITY e SYSTEM "file:///etc/hosts">]><a b="&e;"/>',
-        "XXE public id": (
-            b'<!DOCTYPE a [<!ENTITY e PUBLIC "-//X//Y" "http://127.0.0.1:9/y">]><a>&e;</a>'
-        ),
-        "parameter entity, network": (
-            b'<!DOCTYPE a [<!ENTITY % p SYSTEM "http://127.0.0.1:9/evil.dtd"> %p;]><a/>'
-        ),
         "parameter entity, file": (
             b'<!DOCTYPE a [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]><a/>'
         ),
-        "out-of-band exfiltration": (
-            b'<!DOCTYPE a [<!ENTITY % f SYSTEM "file:///etc/hostname">'
-            b"<!ENTITY % d \"<!ENTITY &#x25; x SYSTEM 'http://127.0.0.1:9/?%f;'>\"> %d; %x;]><a/>"
-        ),
-        "external DTD by SYSTEM": b'<!DOCTYPE a SYSTEM "http://127.0.0.1:9/a.dtd"><a/>',
         "external DTD by file": b'<!DOCTYPE a SYSTEM "file:///etc/passwd"><a/>',
-        "external DTD by PUBLIC": (
-            b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
-            b'"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd"><html/>'
-        ),
         "internal DTD only": b"<!DOCTYPE a [<!ELEMENT a ANY>]><a/>",
         "internal entity, harmless": b'<!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>',
         "default attribute from DTD": b'<!DOCTYPE a [<!ATTLIST a b CDATA "injected">]><a/>',
-        "unparsed entity NDATA": (
-            b'<!DOCTYPE a [<!NOTATION n SYSTEM "x"><!ENTITY e SYSTEM "http://127.0.0.1:9/" '
-            b"NDATA n>]><a/>"
-        ),
         "XInclude of /etc/passwd": (
             b'<a xmlns:xi="http://www.w3.org/2001/XInclude">'
             b'<xi:include href="file:///etc/passwd" parse="text"/></a>'
         ),
+    }
+    for name, body in attacks.items():
+        yield raw_xml(name, body)
+    yield from network_references()
+
+
+def network_references(origin: str = "127.0.0.1:9") -> Iterator[Case]:
+    """Every way a document can name something on the network, at ``origin`` (host:port).
+
+    In the corpus the port is 9 (discard, closed); ``test_network_is_never_fetched`` points them
+    at a listener of its own that counts connections.
+    """
+    o = origin.encode()
+    attacks = {
+        "XXE network http": b'<!DOCTYPE a [<!ENTITY e SYSTEM "http://%s/x">]><a>&e;</a>' % o,
+        "XXE network https": b'<!DOCTYPE a [<!ENTITY e SYSTEM "https://%s/">]><a>&e;</a>' % o,
+        "XXE network ftp": b'<!DOCTYPE a [<!ENTITY e SYSTEM "ftp://%s/x">]><a>&e;</a>' % o,
+        "XXE public id": (
+            b'<!DOCTYPE a [<!ENTITY e PUBLIC "-//X//Y" "http://%s/y">]><a>&e;</a>' % o
+        ),
+        "parameter entity, network": (
+            b'<!DOCTYPE a [<!ENTITY %% p SYSTEM "http://%s/evil.dtd"> %%p;]><a/>' % o
+        ),
+        "out-of-band exfiltration": (
+            b'<!DOCTYPE a [<!ENTITY %% f SYSTEM "file:///etc/hostname">'
+            b"<!ENTITY %% d \"<!ENTITY &#x25; x SYSTEM 'http://%s/?%%f;'>\"> %%d; %%x;]><a/>" % o
+        ),
+        "external DTD by SYSTEM": b'<!DOCTYPE a SYSTEM "http://%s/a.dtd"><a/>' % o,
+        "external DTD by PUBLIC": (
+            b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
+            b'"http://%s/TR/xhtml1/DTD/xhtml1-strict.dtd"><html/>' % o
+        ),
+        "unparsed entity NDATA": (
+            b'<!DOCTYPE a [<!NOTATION n SYSTEM "x"><!ENTITY e SYSTEM "http://%s/" '
+            b"NDATA n>]><a/>" % o
+        ),
         "XInclude over the network": (
-            b'<a xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="http://127.0.0.1:9/"/></a>'
+            b'<a xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="http://%s/"/></a>' % o
         ),
         "xsi:schemaLocation to the network": (
             b'<a xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-            b'xsi:schemaLocation="urn:x http://127.0.0.1:9/evil.xsd"/>'
+            b'xsi:schemaLocation="urn:x http://%s/evil.xsd"/>' % o
         ),
-        "XSLT stylesheet PI": b'<?xml-stylesheet type="text/xsl" href="http://127.0.0.1:9/x.xsl"?><a/>',
+        "XSLT stylesheet PI": b'<?xml-stylesheet type="text/xsl" href="http://%s/x.xsl"?><a/>' % o,
         "DOCTYPE after the 305 prolog": example("WMO305").replace(
-            b"?>", b'?><!DOCTYPE wmo305:Bericht SYSTEM "http://127.0.0.1:9/x.dtd">', 1
+            b"?>", b'?><!DOCTYPE wmo305:Bericht SYSTEM "http://%s/x.dtd">' % o, 1
+        ),
+        "XInclude inside the 305": example("WMO305").replace(
+            b"</wmo305:Header>",
+            b'</wmo305:Header><xi:include xmlns:xi="http://www.w3.org/2001/XInclude" '
+            b'href="http://%s/client.xml"/>' % o,
+            1,
         ),
     }
     for name, body in attacks.items():
@@ -248,7 +268,7 @@ def bombs() -> Iterator[Case]:
     yield raw_xml("a 5 MB attribute value", b'<a b="' + b"x" * (5 * MB) + b'"/>')
     yield raw_xml("a million empty siblings", b"<a>" + b"<b/>" * 1_000_000 + b"</a>")
     yield raw_xml(
-        "a million namespace declarations",
+        "50000 namespace declarations",
         b"<a " + b" ".join(b'xmlns:n%d="u"' % i for i in range(50_000)) + b"/>",
     )
 

@@ -15,8 +15,8 @@ import pytest
 from gateway.participants import Participant
 from gateway.tls import client_context
 from tests.fixtures.broker import VhostPool, amqp_url_for
-from tests.hostile.corpus import LIMIT, MB, Case, corpus
-from tests.hostile.rawhttp import Answer, send
+from tests.hostile.corpus import LIMIT, MB, XML, Case, corpus, example, network_references
+from tests.hostile.rawhttp import Answer, Request, send
 from tests.reliability.process import GatewayProcess, rss_kib
 
 CASES = corpus()
@@ -156,3 +156,51 @@ def peak_kib(pid: int) -> int:
 def reset_peak_kib(pid: int) -> None:
     """Start VmHWM afresh from the current RSS (Linux: ``clear_refs`` 5)."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+async def test_network_is_never_fetched(hostile_gateway: GatewayProcess, certs_dir: Path) -> None:
+    """Entities, DTDs, XInclude, schema locations and stylesheets naming a listener of the test's
+    own: each is refused, and the listener sees no connection (while it does see ours)."""
+    connections: list[str] = []
+
+    async def on_connect(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(str(writer.get_extra_info("peername")))
+        writer.close()
+
+    listener = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        cases = list(network_references(f"127.0.0.1:{port}"))
+        assert len(cases) >= 14
+        for case in cases:
+            check_refused(case, await answer_to(case, hostile_gateway, certs_dir))
+        # A valid 305 whose root names a schema on the network gets past parsing to the XSD and
+        # is accepted; the validation uses the gateway's own schemas and fetches nothing either.
+        wmo305 = example("WMO305").replace(
+            b"<iwmo:Identificatie>123456789013<", f"<iwmo:Identificatie>{port:012d}<".encode(), 1
+        )
+        located = wmo305.replace(
+            b"<wmo305:Bericht ",
+            b'<wmo305:Bericht xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            b'xsi:schemaLocation="http://www.istandaarden.nl/iwmo/3_2/wmo305/'
+            b'schema http://127.0.0.1:%d/wmo305.xsd" ' % port,
+            1,
+        )
+        assert located != wmo305
+        answer = await answer_to(
+            Case("305 with a schema location", Request("POST", "/v1/messages", (XML,), located)),
+            hostile_gateway,
+            certs_dir,
+        )
+        assert answer.status == 202, answer.body[:300]
+        await asyncio.sleep(0.5)
+        assert connections == [], f"the gateway connected to the listener: {connections}"
+        # The control: the listener does count a connection.
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+        await asyncio.sleep(0.2)
+        assert len(connections) == 1
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert hostile_gateway.alive()

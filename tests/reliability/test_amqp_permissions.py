@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import stat
 import subprocess
@@ -12,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aio_pika
 import aiohttp
 import pytest
 from aiormq.exceptions import ChannelAccessRefused
@@ -19,6 +21,7 @@ from aiormq.exceptions import ChannelAccessRefused
 from gateway.amqp_admin import DEFAULT_ADMIN_URL, Grant, ManagementApi, PasswordStore, vhost_of
 from gateway.amqp_admin import provision as provision_users
 from gateway.errors import BrokerAdminError, ConfigError
+from gateway.participants import Participant
 from gateway.routing import Broker, RoutedMessage
 from tests.fixtures.broker import LEIDEN, PROVIDER_A, ZOETERMEER, amqp_url_for
 from tests.reliability.process import free_port
@@ -109,35 +112,64 @@ async def test_provision_creates_one_user_per_municipality_limited_to_its_queue(
         assert stat.S_IMODE(mode) == 0o600
 
 
+def routed_to(recipient: Participant, traceer_id: str) -> RoutedMessage:
+    return RoutedMessage(
+        traceer_id=traceer_id,
+        conversatie_id="00000000-0000-4000-8000-000000000099",
+        als_antwoord_op=None,
+        sender=PROVIDER_A,
+        recipient=recipient,
+        message_type="WMO305",
+        release="3.2",
+        trace_id="t",
+        body=b"<x/>",
+    )
+
+
 async def test_rabbitmq_refuses_one_municipality_on_anothers_queue(
     broker: Broker, amqp_vhost: str, tmp_path: Path, user_prefix: str
 ) -> None:
-    """Zoetermeer's user reads inbox.gemeente.0637, and RabbitMQ refuses it Leiden's inbox."""
+    """Zoetermeer's user reads inbox.gemeente.0637; RabbitMQ refuses it Leiden's inbox.
+
+    The queue exists and a passive check of it (which needs no permission) finds it: what the
+    broker refuses is reading it, by basic.get and by basic.consume, and Leiden's message stays.
+    """
     await provision(tmp_path, amqp_vhost, user_prefix)
-    await broker.publish(
-        RoutedMessage(
-            traceer_id="00000000-0000-4000-8000-000000000001",
-            conversatie_id="00000000-0000-4000-8000-000000000002",
-            als_antwoord_op=None,
-            sender=PROVIDER_A,
-            recipient=ZOETERMEER,
-            message_type="WMO305",
-            release="3.2",
-            trace_id="t",
-            body=b"<x/>",
-        )
-    )
+    for_zoetermeer = "00000000-0000-4000-8000-000000000001"
+    for_leiden = "00000000-0000-4000-8000-000000000002"
+    await broker.publish(routed_to(ZOETERMEER, for_zoetermeer))
+    await broker.publish(routed_to(LEIDEN, for_leiden))
     zoetermeer = user_url(tmp_path, amqp_vhost, f"{user_prefix}gemeente-0637")
 
     async with Broker.consumer(zoetermeer, ZOETERMEER.queue) as deliveries:
         async with asyncio.timeout(10):
             delivery = await anext(aiter(deliveries))
             async with delivery.process():
-                assert delivery.message_id == "00000000-0000-4000-8000-000000000001"
+                assert delivery.message_id == for_zoetermeer
 
-    with pytest.raises(ChannelAccessRefused, match=r"inbox\.gemeente\.0546"):
-        async with Broker.consumer(zoetermeer, LEIDEN.queue):
-            pass
+    refused = rf"ACCESS_REFUSED - access to queue '{re.escape(LEIDEN.queue)}'"
+
+    async def ignore(_message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        raise AssertionError("a delivery from another municipality's inbox")
+
+    connection = await aio_pika.connect(zoetermeer)
+    try:
+        # Each refusal closes its channel: a fresh one for each way of reading.
+        queue = await (await connection.channel()).get_queue(LEIDEN.queue, ensure=True)
+        with pytest.raises(ChannelAccessRefused, match=refused):
+            await queue.get(fail=False)
+        queue = await (await connection.channel()).get_queue(LEIDEN.queue, ensure=True)
+        with pytest.raises(ChannelAccessRefused, match=refused):
+            await queue.consume(ignore)
+    finally:
+        await connection.close()
+
+    leiden = user_url(tmp_path, amqp_vhost, f"{user_prefix}gemeente-0546")
+    async with Broker.consumer(leiden, LEIDEN.queue) as deliveries:
+        async with asyncio.timeout(10):
+            delivery = await anext(aiter(deliveries))
+            async with delivery.process():
+                assert delivery.message_id == for_leiden
 
 
 async def test_provision_is_idempotent_and_keeps_passwords(

@@ -61,16 +61,31 @@ async def crl_gateway(
         await gateway.stop()
 
 
-BAD_CERTIFICATES: dict[str, Callable[[DevPKI, Issued], Issued | None]] = {
-    "none": lambda _pki, _revoked: None,
-    "another CA's": lambda _pki, _revoked: DevPKI.create().client(PROVIDER),
-    "expired": lambda pki, _revoked: pki.expired(PROVIDER),
-    "not yet valid": lambda pki, _revoked: pki.not_yet_valid(PROVIDER),
-    "revoked": lambda _pki, revoked: revoked,
-    "server-only extended key usage": lambda pki, _revoked: pki.without_client_auth(PROVIDER),
-    "key usage without digitalSignature": lambda pki, _r: pki.without_digital_signature(PROVIDER),
-    "unregistered participant": lambda pki, _r: pki.client(Participant.parse("aanbieder-99999999")),
-    "subject not <role>-<code>": lambda pki, _r: pki.client(PROVIDER, common_name="admin"),
+HANDSHAKE = "refused at the handshake"
+Mint = Callable[[DevPKI, Issued], Issued | None]
+
+# Each kind of bad certificate, and where the gateway refuses it: a certificate the TLS layer
+# cannot trust ends the connection before any request; one it trusts but that names nobody
+# registered gets 401 from the application.
+BAD_CERTIFICATES: dict[str, tuple[Mint, str | int]] = {
+    "none": (lambda _pki, _revoked: None, HANDSHAKE),
+    "another CA's": (lambda _pki, _revoked: DevPKI.create().client(PROVIDER), HANDSHAKE),
+    "expired": (lambda pki, _revoked: pki.expired(PROVIDER), HANDSHAKE),
+    "not yet valid": (lambda pki, _revoked: pki.not_yet_valid(PROVIDER), HANDSHAKE),
+    "revoked": (lambda _pki, revoked: revoked, HANDSHAKE),
+    "server-only extended key usage": (
+        lambda pki, _revoked: pki.without_client_auth(PROVIDER),
+        HANDSHAKE,
+    ),
+    "key usage without digitalSignature": (
+        lambda pki, _r: pki.without_digital_signature(PROVIDER),
+        HANDSHAKE,
+    ),
+    "unregistered participant": (
+        lambda pki, _r: pki.client(Participant.parse("aanbieder-99999999")),
+        401,
+    ),
+    "subject not <role>-<code>": (lambda pki, _r: pki.client(PROVIDER, common_name="admin"), 401),
 }
 
 
@@ -78,8 +93,9 @@ BAD_CERTIFICATES: dict[str, Callable[[DevPKI, Issued], Issued | None]] = {
 async def test_bad_certificate_is_refused(
     kind: str, crl_gateway: CrlGateway, dev_pki: DevPKI, tmp_path: Path
 ) -> None:
-    """The certificate is refused at the handshake or with 401/403, on every endpoint kind."""
-    issued = BAD_CERTIFICATES[kind](dev_pki, crl_gateway.revoked)
+    """The certificate is refused where it should be, on every endpoint kind."""
+    mint, expected = BAD_CERTIFICATES[kind]
+    issued = mint(dev_pki, crl_gateway.revoked)
     ca = crl_gateway.certs_dir / CA_CERT
     if issued is None:
         context = client_context_from(ca)
@@ -88,14 +104,17 @@ async def test_bad_certificate_is_refused(
         context = client_context_from(ca, certificate, key)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
         for method, path in (("GET", PULL_URL), ("POST", "/v1/messages")):
+            outcome: str | int
             try:
                 async with session.request(
                     method, crl_gateway.base_url + path, data=b"<a/>"
                 ) as response:
-                    status = response.status
-            except aiohttp.ClientError:
-                continue  # refused at the handshake
-            assert status in (401, 403), f"{kind}: {method} {path} answered {status}"
+                    outcome = response.status
+                    if response.status == 401:
+                        assert response.content_type == "application/problem+json"
+            except aiohttp.ClientConnectionError:
+                outcome = HANDSHAKE
+            assert outcome == expected, f"{kind}: {method} {path}"
 
 
 async def test_good_certificate_is_accepted_with_a_crl(crl_gateway: CrlGateway) -> None:
@@ -137,6 +156,28 @@ async def test_certificate_cannot_push_as_another_participant(
         assert (await response.json(content_type=None))["code"] == "BRS03"
 
 
+@pytest.mark.parametrize(
+    ("sender", "example"),
+    [(OTHER_PROVIDER, "WMO305"), (AMSTERDAM, "WMO301"), (OTHER_PROVIDER, "WMO301")],
+    ids=["provider as provider", "municipality as municipality", "provider as municipality"],
+)
+async def test_raw_message_of_another_participant_is_refused_with_403(
+    crl_gateway: CrlGateway, reference: Path, sender: Participant, example: str
+) -> None:
+    """A good certificate posting, raw, a message whose Afzender is someone else gets 403."""
+    payload = (reference / "iwmo-3.2" / "examples" / f"{example}.xml").read_bytes()
+    async with (
+        session_of(crl_gateway, sender) as impostor,
+        impostor.post(
+            "/v1/messages", data=payload, headers={"Content-Type": "application/xml"}
+        ) as response,
+    ):
+        problem = await response.json(content_type=None)
+        assert response.status == 403, problem
+        assert response.content_type == "application/problem+json"
+        assert problem["code"] == "BRS03"
+
+
 async def test_nobody_sees_anothers_messages(crl_gateway: CrlGateway, reference: Path) -> None:
     """A 301 for 42420001: only 42420001 lists, downloads, confirms and sees its status."""
     payload = (reference / "iwmo-3.2" / "examples" / "WMO301.xml").read_bytes()
@@ -172,6 +213,12 @@ async def test_nobody_sees_anothers_messages(crl_gateway: CrlGateway, reference:
                     assert await status.json() == []
             async with outsider.delete(f"{PULL_URL}/{traceer_id}") as confirm:
                 assert confirm.status == 404
+
+        # The control: the sender does see the status the outsiders were shown nothing of.
+        for query in ({"traceerId": traceer_id}, {"conversatieId": conversatie_id}):
+            async with diemen.get(STATUS_URL, params=query) as status:
+                assert status.status == 200
+                assert await status.json(), query
 
         # The recipient still has it, unconfirmed: the outsiders changed nothing.
         async with recipient.get(PULL_URL) as listing:

@@ -20,6 +20,7 @@ import pytest
 
 from tests.fixtures.broker import AmqpRelay
 from tests.fixtures.ledger import _create_pg_database, _drop_pg_database
+from tests.fixtures.rabbitmq_node import RabbitNode
 from tests.reliability.process import (
     AMSTERDAM,
     PROVIDER,
@@ -30,32 +31,47 @@ from tests.reliability.process import (
     wmo305,
 )
 
-MESSAGES = 150
+MESSAGES = 150  # at least this many distinct messages per test ...
+AFTER_FAULT = MESSAGES // 5  # ... of which this many accepted once the fault is over
 CONCURRENCY = 16
 
 
 @dataclass
 class Load:
-    """A run of pushes from the test process, counting what the gateway answered."""
+    """Pushes from the test process, counting what the gateway answered.
+
+    It starts new messages until ``MESSAGES`` have been started, the fault is over, and
+    ``AFTER_FAULT`` of them were accepted after it: the fault always meets a load, however long
+    it takes, and the gateway shows it recovered by itself.
+    """
 
     accepted: set[str] = field(default_factory=set)
+    started: int = 0
+    given_up: int = 0
+    accepted_after_fault: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     dropped: list[int] = field(default_factory=list)
     under_way: asyncio.Event = field(default_factory=asyncio.Event)
+    fault_over: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def more(self) -> bool:
+        return (
+            self.started < MESSAGES
+            or not self.fault_over.is_set()
+            or self.accepted_after_fault < AFTER_FAULT
+        )
 
     async def run(
         self, gateway: GatewayProcess, certs_dir: Path, example: bytes, *, seconds: float = 90
     ) -> None:
         give_up = time.monotonic() + seconds
-        work: asyncio.Queue[int] = asyncio.Queue()
-        for n in range(MESSAGES):
-            work.put_nowait(n)
         run_id = uuid.uuid4().hex[:4]
 
         async def worker() -> None:
             async with participant_session(certs_dir, PROVIDER) as session:
-                while not work.empty():
-                    n = work.get_nowait()
+                while self.more() and time.monotonic() < give_up:
+                    n = self.started
+                    self.started += 1
                     traceer_id = str(uuid.uuid4())
                     payload = wmo305(example, f"{run_id}{n:08d}")
                     if await push_until_accepted(
@@ -68,8 +84,12 @@ class Load:
                         give_up=give_up,
                     ):
                         self.accepted.add(traceer_id)
+                        if self.fault_over.is_set():
+                            self.accepted_after_fault += 1
                         if len(self.accepted) >= MESSAGES // 5:
                             self.under_way.set()
+                    else:
+                        self.given_up += 1
 
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
@@ -80,22 +100,44 @@ async def fault_under_load(
     certs_dir: Path,
     example: bytes,
     fault: Callable[[], Awaitable[None]],
+    *,
+    seconds: float = 90,
 ) -> None:
-    """Run the load and, once a fifth of it is accepted, the fault alongside."""
+    """Run the load and, once a fifth of ``MESSAGES`` is accepted, the fault alongside."""
 
     async def when_under_way() -> None:
         await load.under_way.wait()
-        await fault()
+        try:
+            await fault()
+        finally:
+            load.fault_over.set()
 
-    await asyncio.gather(load.run(gateway, certs_dir, example), when_under_way())
+    await asyncio.gather(load.run(gateway, certs_dir, example, seconds=seconds), when_under_way())
+
+
+def deduplicated(delivered: list[str]) -> list[str]:
+    """What a consumer that deduplicates by message id passes on: each id at its first delivery."""
+    seen: set[str] = set()
+    once = []
+    for message_id in delivered:
+        if message_id not in seen:
+            seen.add(message_id)
+            once.append(message_id)
+    return once
 
 
 def check_nothing_lost(load: Load, delivered: list[str]) -> None:
-    assert len(load.accepted) == MESSAGES, (load.statuses, len(load.dropped))
-    lost = load.accepted - set(delivered)
-    assert not lost, f"{len(lost)} accepted message(s) never delivered"
+    """Every message started was accepted in the end; accepted = delivered, lost = 0."""
+    counts = (load.statuses, len(load.dropped), load.given_up)
+    assert load.given_up == 0, counts
+    assert load.started >= MESSAGES, counts
+    assert len(load.accepted) == load.started, counts
+    assert load.accepted_after_fault >= AFTER_FAULT, counts
+    once = deduplicated(delivered)
+    lost = load.accepted - set(once)
+    assert not lost, f"{len(lost)} of {len(load.accepted)} accepted message(s) never delivered"
     # Deliveries beyond the accepted ones would be messages answered 503 yet routed for good.
-    assert set(delivered) == load.accepted
+    assert sorted(once) == sorted(load.accepted)
 
 
 @pytest.fixture
@@ -130,7 +172,40 @@ async def test_broker_outage_answers_503_and_loses_nothing(
 
     assert answered_503_during_outage, load.statuses
     assert gateway_process.alive()
-    delivered = await drain(amqp_url, AMSTERDAM, MESSAGES)
+    delivered = await drain(amqp_url, AMSTERDAM, len(load.accepted))
+    check_nothing_lost(load, delivered)
+
+
+@pytest.mark.timeout(360)  # two boots of a RabbitMQ node, each up to a minute on a busy machine
+async def test_rabbitmq_stopped_and_restarted_answers_503_and_loses_nothing(
+    gateway_process: GatewayProcess, rabbit_node: RabbitNode, certs_dir: Path, wmo305_example: bytes
+) -> None:
+    """A RabbitMQ node of the test's own shut down mid-load and booted again from its disk.
+
+    Not a cut wire: the broker closes the gateway's connection itself and its VM ends, so what
+    it had confirmed survives only if the queue and the messages are durable; and the gateway
+    must find the node again after it is back, with no restart of its own.
+    """
+    gateway_process.env["GATEWAY_AMQP_URL"] = rabbit_node.url
+    await gateway_process.start()
+    load = Load()
+    answered_503_while_down = False
+
+    async def outage() -> None:
+        nonlocal answered_503_while_down
+        await asyncio.to_thread(rabbit_node.stop)
+        before = load.statuses.get(503, 0)
+        await asyncio.sleep(2)
+        answered_503_while_down = load.statuses.get(503, 0) > before
+        await asyncio.to_thread(rabbit_node.start)
+
+    await fault_under_load(load, gateway_process, certs_dir, wmo305_example, outage, seconds=180)
+
+    assert rabbit_node.starts == 2
+    assert answered_503_while_down, load.statuses
+    assert gateway_process.alive()
+    assert gateway_process.starts == 1
+    delivered = await drain(rabbit_node.url, AMSTERDAM, len(load.accepted))
     check_nothing_lost(load, delivered)
 
 
@@ -163,7 +238,7 @@ async def test_broker_without_confirms_answers_503_and_loses_nothing(
     await fault_under_load(load, gateway_process, certs_dir, wmo305_example, silence)
 
     assert answered_503_during_silence, load.statuses
-    delivered = await drain(amqp_url, AMSTERDAM, MESSAGES)
+    delivered = await drain(amqp_url, AMSTERDAM, len(load.accepted))
     check_nothing_lost(load, delivered)
 
 
@@ -182,7 +257,7 @@ async def test_sigkill_mid_load_loses_no_accepted_message(
     await fault_under_load(load, gateway_process, certs_dir, wmo305_example, crash)
 
     assert load.dropped, "the kill should have dropped connections in flight"
-    delivered = await drain(amqp_url, AMSTERDAM, MESSAGES)
+    delivered = await drain(amqp_url, AMSTERDAM, len(load.accepted))
     check_nothing_lost(load, delivered)
 
 
@@ -227,7 +302,60 @@ async def test_ledger_outage_answers_503_and_half_accepts_nothing(
         await relay.close()
 
     assert answered_503_during_outage, load.statuses
-    delivered = await drain(amqp_url, AMSTERDAM, MESSAGES)
+    delivered = await drain(amqp_url, AMSTERDAM, len(load.accepted))
+    check_nothing_lost(load, delivered)
+    connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{pg_database}")
+    try:
+        rows = await connection.fetch("SELECT traceer_id, status FROM messages")
+    finally:
+        await connection.close()
+    assert {row["traceer_id"] for row in rows} == load.accepted
+    assert {row["status"] for row in rows} == {"WordtAangeboden"}
+
+
+async def test_ledger_database_shut_to_the_gateway_answers_503_and_half_accepts_nothing(
+    gateway_process: GatewayProcess,
+    pg_database: str,
+    amqp_url: str,
+    certs_dir: Path,
+    wmo305_example: bytes,
+) -> None:
+    """PostgreSQL itself ends the gateway's sessions and refuses new ones mid-load: 503 meanwhile.
+
+    What a stopping server sends its clients (57P01, "terminating connection due to administrator
+    command"), then a database that refuses connections with an error of its own (55000): the
+    server's side of an outage, where the relay is the network's. Only this test's database is
+    shut; the shared server stays up.
+    """
+    gateway_process.env["GATEWAY_DB_URL"] = f"postgresql://postgres@127.0.0.1:5432/{pg_database}"
+    await gateway_process.start()
+    load = Load()
+    answered_503_during_outage = False
+    terminated = 0
+
+    async def outage() -> None:
+        nonlocal answered_503_during_outage, terminated
+        admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        try:
+            before = load.statuses.get(503, 0)
+            await admin.execute(f'ALTER DATABASE "{pg_database}" ALLOW_CONNECTIONS false')
+            terminated = await admin.fetchval(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                pg_database,
+            )
+            await asyncio.sleep(2)
+            answered_503_during_outage = load.statuses.get(503, 0) > before
+            await admin.execute(f'ALTER DATABASE "{pg_database}" ALLOW_CONNECTIONS true')
+        finally:
+            await admin.close()
+
+    await fault_under_load(load, gateway_process, certs_dir, wmo305_example, outage)
+
+    assert terminated > 0, "the gateway had no session to end"
+    assert answered_503_during_outage, load.statuses
+    assert gateway_process.alive()
+    delivered = await drain(amqp_url, AMSTERDAM, len(load.accepted))
     check_nothing_lost(load, delivered)
     connection = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{pg_database}")
     try:
