@@ -33,6 +33,7 @@ from gateway.identity import participant_from_peercert
 from gateway.ingress import Ingress, Receipt, Submission
 from gateway.participants import Participant, Registry
 from gateway.standard.streaming import STREAM_ABOVE
+from gateway.vsp import Berichtstroom, role_of_vsp
 
 PUSH = "/berichtenservice/berichten/rest-push/v1"
 PULL = "/berichtenservice/berichten/rest-pull/v1"
@@ -235,6 +236,8 @@ async def pull_search(request: web.Request) -> web.Response:
         # json.loads recurses per nesting level: deep "[[[[..." would otherwise be a 500.
         raise Refused(400, "Invalid Zoekpad", "the body is nested too deeply") from None
     filters = _zoekpad(body, participant(request))
+    if filters is None:
+        return web.json_response([])
     messages = await request.app[INGRESS].ledger.inbox(
         participant(request).key, limit=limit, **filters
     )
@@ -251,7 +254,8 @@ TEXT_LENGTHS = {
 }
 
 
-def _zoekpad(body: object, caller: Participant) -> dict[str, str]:
+def _zoekpad(body: object, caller: Participant) -> dict[str, str] | None:
+    """The ledger filters a zoekpad asks for; None when it can match none of the caller's."""
     if not isinstance(body, dict) or not isinstance(body.get("zoekpadType"), str):
         raise Refused(400, "Invalid Zoekpad", "expected an object with zoekpadType")
     kind = body["zoekpadType"]
@@ -292,10 +296,32 @@ def _zoekpad(body: object, caller: Participant) -> dict[str, str]:
     if errors:
         raise Refused(400, "Invalid Zoekpad", f"{kind} has {len(errors)} problem(s)", errors=errors)
     if kind == "ZoekpadOpBerichtstroom":
-        return {"berichttype": str(body["berichttype"]).upper()}
+        return _berichtstroom_filter(body, caller)
     if kind == "ZoekpadOpConversatieId":
         return {"conversatie_id": str(body["conversatieId"]).lower()}
     return {"als_antwoord_op": str(body["alsAntwoordOp"]).lower()}
+
+
+def _berichtstroom_filter(body: dict[str, Any], caller: Participant) -> dict[str, str] | None:
+    """ZoekpadOpBerichtstroom: the berichttype, and whatever else of the berichtstroom and the
+    geadresseerde it names. Every message the gateway offers has the berichtstroom of
+    ``Berichtstroom`` (version 3, subversion 2, actie Indienen, no subtype) and the caller as its
+    geadresseerde, so those criteria hold for all of the caller's messages or for none."""
+    stroom = Berichtstroom(str(body["berichttype"]).upper())
+    expected: dict[str, object] = {
+        "berichtversie": stroom.berichtversie,
+        "berichtsubversie": stroom.berichtsubversie,
+        "actie": stroom.actie,
+        "geadresseerdeCode": caller.code,
+    }
+    for name, value in expected.items():
+        if name in body and body[name] != value:
+            return None
+    if "berichtsubtype" in body:
+        return None
+    if "geadresseerdeRol" in body and role_of_vsp(body["geadresseerdeRol"]) is not caller.role:
+        return None
+    return {"berichttype": stroom.berichttype}
 
 
 async def payload(request: web.Request) -> web.Response:
