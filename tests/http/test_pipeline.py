@@ -155,7 +155,9 @@ async def test_xsd_invalid_is_422_brs13_listing_every_error(
     await problem_of(response, 422, "BRS13")
     body = await response.json(content_type=None)
     assert f"{len(expected)} error(s)" in body["detail"]
-    errors = body["errors"]
+    # As the VSP's ValidationProblemDetails: the message's errors listed under "payload".
+    assert list(body["errors"]) == ["payload"]
+    errors = body["errors"]["payload"]
     lines = sorted(int(error.split(":", 1)[0].removeprefix("line ")) for error in errors)
     assert lines == expected, errors
 
