@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ async def listed(client: Client, **params: str) -> list[dict[str, Any]]:
     return entries
 
 
-async def searched(client: Client, zoekpad: dict[str, object], **params: str) -> list[str]:
+async def searched(client: Client, zoekpad: Mapping[str, object], **params: str) -> list[str]:
     response = await client.session.post(client.url(SEARCH_URL), json=zoekpad, params=params)
     assert response.status == 200, await response.text()
     return ids(await response.json())
