@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the reference material lives."""
+"""Shared test fixtures: where the reference material and the seeds live."""
 
 from __future__ import annotations
 
@@ -36,3 +36,16 @@ def reference() -> Path:
     if not REFERENCE.is_dir():
         pytest.fail(f"reference material missing: {REFERENCE}")
     return REFERENCE
+
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+ZOETERMEER_SEED = "003_e8bd6977bce82549.txt"
+
+
+@pytest.fixture(scope="session")
+def zoetermeer_seed() -> str:
+    """The text of seed 003, the Zoetermeer 2020 contract."""
+    path = SEEDS / ZOETERMEER_SEED
+    if not path.is_file():
+        pytest.fail(f"seed missing: {path}")
+    return path.read_text(encoding="utf-8")

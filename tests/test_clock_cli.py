@@ -84,3 +84,19 @@ async def test_no_server(capsys: pytest.CaptureFixture[str], unused_tcp_port: in
     url = f"http://127.0.0.1:{unused_tcp_port}"
     assert await gateway("clock", "--ops-url", url, "show") == 2
     assert f"cannot reach the ops API at {url}/admin/clock" in capsys.readouterr().err
+
+
+async def test_ops_url_after_the_action(ops_url: str, clock: Clock) -> None:
+    """``gateway clock advance --working-days 3 --ops-url URL``: the option follows the action."""
+    argv = ("clock", "advance", "--working-days", "3", "--ops-url", ops_url)
+    assert await gateway(*argv) == 0
+    assert clock.now() == datetime(2020, 4, 30, 9, tzinfo=AMSTERDAM)
+
+
+async def test_ops_url_after_the_action_wins(
+    ops_url: str, capsys: pytest.CaptureFixture[str], unused_tcp_port: int
+) -> None:
+    """Given before and after the action, the one after it is used."""
+    nowhere = f"http://127.0.0.1:{unused_tcp_port}"
+    assert await gateway("clock", "--ops-url", nowhere, "show", "--ops-url", ops_url) == 0
+    assert "(virtual; Friday, working day)" in capsys.readouterr().out

@@ -33,15 +33,24 @@ def register(subcommands: argparse._SubParsersAction[Any]) -> None:
         metavar="URL",
         help=f"the gateway's operators' address (default: {DEFAULT_OPS_URL})",
     )
+    # --ops-url also after the action (``gateway clock show --ops-url URL``); unset there, the
+    # value given before it (or the default) stands.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument(
+        "--ops-url",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help=f"the gateway's operators' address (default: {DEFAULT_OPS_URL})",
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("show", help="print the clock's moment and day")
-    set_ = actions.add_parser("set", help="set the virtual clock")
+    actions.add_parser("show", parents=[after], help="print the clock's moment and day")
+    set_ = actions.add_parser("set", parents=[after], help="set the virtual clock")
     set_.add_argument(
         "moment",
         metavar="MOMENT",
         help="an ISO moment (2020-04-24T09:00+02:00) or date; without zone: Europe/Amsterdam",
     )
-    advance = actions.add_parser("advance", help="advance the virtual clock")
+    advance = actions.add_parser("advance", parents=[after], help="advance the virtual clock")
     advance.add_argument(
         "duration",
         nargs="?",

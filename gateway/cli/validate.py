@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.clock import clock_from_env
 from gateway.errors import MessageError, NotWellFormedError, SchemaIssue
 from gateway.standard import rules
 from gateway.standard.catalog import Catalog, default_catalog, load_release
@@ -49,7 +51,10 @@ def register(subcommands: Any) -> None:
         "--today",
         type=datetime.date.fromisoformat,
         default=None,
-        help="the date the level-2 rules take as today (default: the system date)",
+        help=(
+            "the date the level-2 rules take as today (default: the gateway clock's "
+            "Europe/Amsterdam date; GATEWAY_CLOCK=virtual@MOMENT sets it)"
+        ),
     )
     parser.set_defaults(func=run)
 
@@ -158,7 +163,8 @@ def _print_text(verdict: Verdict, out: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     catalog = load_release(*args.release) if args.release else default_catalog()
-    today = args.today or datetime.date.today()
+    # The one clock (GATEWAY_CLOCK; the real one when unset), read as an Amsterdam date.
+    today = args.today or clock_from_env(os.environ).today()
     verdicts = [check_file(path, str(path), catalog, today) for path in args.files]
     for verdict in verdicts:
         if args.json:

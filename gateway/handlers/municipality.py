@@ -131,7 +131,10 @@ class Municipality:
                 product.toewijzing_einddatum,
                 product.omvang,
             )
-            decision = self.profile.decide(request, [*file.assignments, *granted])
+            # Judged beside what the client will have: the products granted so far in this
+            # 315, and the running assignments they replace ended the day before.
+            context, _ = _end_replaced(file.assignments, granted)
+            decision = self.profile.decide(request, [*context, *granted])
             if isinstance(decision, Refusal):
                 outgoing.append(
                     self._antwoord(received, product.referentie_aanbieder, decision, now)
@@ -154,31 +157,10 @@ class Municipality:
                 )
             )
         if granted:
-            changed = self._end_replaced(file, granted)
+            file.assignments, changed = _end_replaced(file.assignments, granted)
             file.assignments.extend(granted)
             outgoing.insert(0, self._toewijzing(received, file, provider, changed=changed, now=now))
         return outgoing
-
-    def _end_replaced(self, file: ClientFile, granted: Sequence[Assignment]) -> dict[int, str]:
-        """End what the new assignments replace; returns ToewijzingNummer -> RedenWijziging.
-
-        Seed 003, scenario 2: a change of volume or product code is asked with a new 315; the
-        municipality ends the running assignment (same provider, same category) on the day
-        before the new one starts.
-        """
-        changed: dict[int, str] = {}
-        for new in granted:
-            day_before = new.ingangsdatum - dt.timedelta(days=1)
-            for n, running in enumerate(file.assignments):
-                if (
-                    running.provider == new.provider
-                    and running.categorie == new.categorie
-                    and running.active_on(new.ingangsdatum)
-                    and running.ingangsdatum <= day_before
-                ):
-                    file.assignments[n] = replace(running, einddatum=day_before)
-                    changed[running.toewijzing_nummer] = INITIATED_BY_PROVIDER
-        return changed
 
     # -- 317: verzoek om wijziging ----------------------------------------------------------
 
@@ -199,11 +181,21 @@ class Municipality:
             if current is None:
                 refusal = Refusal("1", f"no assignment {change.toewijzing_nummer}")
                 return [self._antwoord(received, verzoek.referentie_aanbieder, refusal, now)]
+            if current.provider != received.sender.code:
+                refusal = Refusal("1", f"assignment {change.toewijzing_nummer} is not yours")
+                return [self._antwoord(received, verzoek.referentie_aanbieder, refusal, now)]
             updated = replace(
                 current,
                 einddatum=change.einddatum or current.einddatum,
                 volume=change.omvang.volume if change.omvang else current.volume,
             )
+            # The changed assignment must fit the contract as a new one would (its volume, its
+            # term), beside the client's other assignments.
+            others = [a for n, a in by_nummer.items() if n != current.toewijzing_nummer]
+            decision = self.profile.decide(_as_request(updated), others)
+            if isinstance(decision, Refusal):
+                return [self._antwoord(received, verzoek.referentie_aanbieder, decision, now)]
+            updated = replace(updated, einddatum=decision.einddatum)
             by_nummer[current.toewijzing_nummer] = updated
             changed[current.toewijzing_nummer] = (
                 "04"
@@ -279,7 +271,7 @@ class Municipality:
     ) -> Outgoing:
         beoordeling = Beoordeling.from_remarks(received.payload, remarks)
         if not remarks and forced is None:
-            beoordeling = self._judge(parse(received.payload))
+            beoordeling = self._judge(parse(received.payload), received.sender)
         payload = build_declaratie_antwoord(
             received.payload, beoordeling, identificatie=self.ids.next(), dagtekening=today
         )
@@ -292,13 +284,18 @@ class Municipality:
             trigger=received.message_type,
         )
 
-    def _judge(self, message: model.Message) -> Beoordeling:
+    def _judge(self, message: model.Message, provider: Participant) -> Beoordeling:
+        """Each line against ``provider``'s own assignment (another's is no assignment)."""
         declaratie = message.body
         assert isinstance(declaratie, model.Declaratie)
         rejected: dict[str, tuple[str, ...]] = {}
         for client in declaratie.clienten:
             file = self.clients.get(client.bsn)
-            by_nummer = {a.toewijzing_nummer: a for a in (file.assignments if file else [])}
+            by_nummer = {
+                a.toewijzing_nummer: a
+                for a in (file.assignments if file else [])
+                if a.provider == provider.code
+            }
             for prestatie in client.prestaties:
                 line = Line(
                     bsn=client.bsn,
@@ -449,6 +446,46 @@ class Municipality:
             als_antwoord_op=received.traceer_id,
             trigger=received.message_type,
         )
+
+
+def _end_replaced(
+    assignments: Sequence[Assignment], granted: Sequence[Assignment]
+) -> tuple[list[Assignment], dict[int, str]]:
+    """``assignments`` with what the new ones replace ended, and ToewijzingNummer ->
+    RedenWijziging of those ended.
+
+    Seed 003, scenario 2: a change of volume or product code is asked with a new 315; the
+    municipality ends the running assignment (same provider, same category) on the day before
+    the new one starts.
+    """
+    result = list(assignments)
+    changed: dict[int, str] = {}
+    for new in granted:
+        day_before = new.ingangsdatum - dt.timedelta(days=1)
+        for n, running in enumerate(result):
+            if (
+                running.provider == new.provider
+                and running.categorie == new.categorie
+                and running.active_on(new.ingangsdatum)
+                and running.ingangsdatum <= day_before
+            ):
+                result[n] = replace(running, einddatum=day_before)
+                changed[running.toewijzing_nummer] = INITIATED_BY_PROVIDER
+    return result, changed
+
+
+def _as_request(assignment: Assignment) -> Request:
+    """An assignment as the profile judges a request for it (a change asked with a 317)."""
+    return Request(
+        bsn=assignment.bsn,
+        categorie=assignment.categorie,
+        code=assignment.code,
+        ingangsdatum=assignment.ingangsdatum,
+        einddatum=assignment.einddatum,
+        volume=assignment.volume,
+        eenheid=assignment.eenheid,
+        frequentie=assignment.frequentie,
+    )
 
 
 def _request(

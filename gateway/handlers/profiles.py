@@ -5,8 +5,9 @@ is this declared line right (product, unit, tariff)? ``istandaarden`` follows th
 alone and grants what is asked. ``zoetermeer-2020`` carries the contract of seed 003: its six
 products with categories, units, frequencies and tariffs, the old codes it no longer accepts,
 and its caps (recreatieve dagbesteding at most 9 dagdelen a week; KIB at most 50 hours and once
-in 12 months; waakvlam at most 15 hours a year; vervoer not above the dagbesteding; a term of at
-most 5 years).
+in 12 months; waakvlam at most 15 hours a year; vervoer not on more days than the dagbesteding;
+a term of at most 5 years). A product is asked in the contract's unit *and* frequency: 9
+dagdelen a day is not 9 a week, nor 15 hours a week of waakvlam 15 a year.
 """
 
 from __future__ import annotations
@@ -114,11 +115,23 @@ class ContractProfile(Protocol):
         ...
 
 
-def _years_later(day: dt.date, years: int) -> dt.date:
+def _same_day_years_on(day: dt.date, years: int) -> dt.date:
+    """The same calendar day ``years`` on (or back); 29 February becomes the 28th."""
     try:
-        return day.replace(year=day.year + years) - dt.timedelta(days=1)
+        return day.replace(year=day.year + years)
     except ValueError:  # 29 February
         return day.replace(year=day.year + years, day=28)
+
+
+def _within_a_year(one: dt.date, other: dt.date) -> bool:
+    """Whether fewer than 12 calendar months lie between two days."""
+    first, last = sorted((one, other))
+    return last < _same_day_years_on(first, 1)
+
+
+def _years_later(day: dt.date, years: int) -> dt.date:
+    """The last day of a term of ``years`` that starts on ``day``."""
+    return _same_day_years_on(day, years) - dt.timedelta(days=1)
 
 
 def judge_against_assignment(line: Line, assignment: Assignment | None) -> list[str]:
@@ -191,6 +204,8 @@ ZOETERMEER_2020: Mapping[str, ContractProduct] = {
 # The 2015 codes, under a phase-out since 2016: no new assignment carries them (seed 003, 2.3).
 OLD_CODES = frozenset({"07204", "07205", "08101", "08102"})
 KIB = "02203"
+WAAKVLAM = "02201"
+DAYS_A_WEEK = 7
 
 
 class Zoetermeer2020:
@@ -214,6 +229,12 @@ class Zoetermeer2020:
                 PAST_NIET_BINNEN_CONTRACT,
                 f"{product.name} is assigned in unit {product.eenheid}, not {request.eenheid}",
             )
+        if request.frequentie not in (None, product.frequentie):
+            return Refusal(
+                PAST_NIET_BINNEN_CONTRACT,
+                f"{product.name} is assigned with frequency {product.frequentie}, "
+                f"not {request.frequentie}",
+            )
         volume = request.volume or 0
         if product.max_volume is not None and volume > product.max_volume:
             return Refusal(
@@ -221,28 +242,51 @@ class Zoetermeer2020:
                 f"{product.name}: at most {product.max_volume}, asked {volume}",
             )
         client = [a for a in assignments if a.bsn == request.bsn]
+        longest = _years_later(request.ingangsdatum, product.term_years)
+        einddatum = min(request.einddatum or longest, longest)
         if code == KIB:
-            year_before = request.ingangsdatum - dt.timedelta(days=365)
-            earlier = [a for a in client if a.code == KIB and a.ingangsdatum > year_before]
+            # Once in 12 months: a second KIB only when 12 months have passed since the other.
+            earlier = [
+                a
+                for a in client
+                if a.code == KIB and _within_a_year(a.ingangsdatum, request.ingangsdatum)
+            ]
             if earlier:
                 return Refusal(
                     STAPELING,
                     f"KIB was assigned on {earlier[0].ingangsdatum}: once in 12 months",
                 )
+        if code == WAAKVLAM:
+            # At most 15 hours a year: the waakvlam hours of assignments this year overlaps.
+            overlapping = [
+                a
+                for a in client
+                if a.code == WAAKVLAM
+                and a.ingangsdatum <= einddatum
+                and (a.einddatum is None or request.ingangsdatum <= a.einddatum)
+            ]
+            hours = sum(a.volume or 0 for a in overlapping)
+            if product.max_volume is not None and hours + volume > product.max_volume:
+                return Refusal(
+                    PAST_NIET_BINNEN_CONTRACT,
+                    f"waakvlam: {hours} hours assigned in the same year already, {volume} "
+                    f"more would pass the {product.max_volume} a year",
+                )
         if product.categorie == "08":
-            dagbesteding = sum(
+            # Vervoer etmalen not above the days of dagbesteding: a day holds one or more
+            # dagdelen, a week 7 days.
+            dagdelen = sum(
                 a.volume or 0
                 for a in client
                 if a.categorie == "07" and a.active_on(request.ingangsdatum)
             )
-            if volume > dagbesteding:
+            days = min(dagdelen, DAYS_A_WEEK)
+            if volume > days:
                 return Refusal(
                     PAST_NIET_BINNEN_CONTRACT,
-                    f"vervoer for {volume} etmalen a week, "
-                    f"dagbesteding for {dagbesteding} dagdelen",
+                    f"vervoer for {volume} etmalen a week, dagbesteding for {dagdelen} "
+                    f"dagdelen (at most {days} days) a week",
                 )
-        longest = _years_later(request.ingangsdatum, product.term_years)
-        einddatum = min(request.einddatum or longest, longest)
         return Grant(einddatum)
 
     def judge(self, line: Line, assignment: Assignment | None) -> list[str]:

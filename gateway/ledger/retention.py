@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from gateway.background import ClockJob
 from gateway.clock import Clock, VirtualClock
 from gateway.errors import ConfigError, LedgerUnavailable
-from gateway.ledger.schema import messages, obligations, status_history
+from gateway.ledger.schema import messages, obligations, payloads, status_history
 from gateway.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
@@ -75,16 +75,18 @@ async def purge(ledger: Ledger, policy: RetentionPolicy, now: dt.datetime) -> Pu
     cutoff = policy.metadata_cutoff(now)
     try:
         async with ledger.engine.begin() as connection:
-            payloads = await connection.execute(
-                messages.update()
-                .where(
-                    m.payload.is_not(None),
-                    m.confirmed_at.is_not(None),
-                    m.confirmed_at <= now - policy.payload_after_confirm,
-                )
-                .values(payload=None, payload_deleted_at=now)
+            confirmed_long_ago = sa.select(m.traceer_id).where(
+                m.confirmed_at.is_not(None), m.confirmed_at <= now - policy.payload_after_confirm
             )
+            expired = payloads.c.traceer_id.in_(confirmed_long_ago.scalar_subquery())
+            await connection.execute(
+                messages.update()
+                .where(m.traceer_id.in_(sa.select(payloads.c.traceer_id).where(expired)))
+                .values(payload_deleted_at=now)
+            )
+            dropped = await connection.execute(payloads.delete().where(expired))
             old = sa.select(m.traceer_id).where(m.received_at < cutoff).scalar_subquery()
+            await connection.execute(payloads.delete().where(payloads.c.traceer_id.in_(old)))
             await connection.execute(
                 status_history.delete().where(status_history.c.traceer_id.in_(old))
             )
@@ -112,7 +114,7 @@ async def purge(ledger: Ledger, policy: RetentionPolicy, now: dt.datetime) -> Pu
             )
     except (DBAPIError, OSError) as exc:
         raise LedgerUnavailable(f"retention: ledger write failed: {exc}") from exc
-    return Purged(payloads.rowcount, gone.rowcount, met.rowcount)
+    return Purged(dropped.rowcount, gone.rowcount, met.rowcount)
 
 
 class RetentionJob(ClockJob):

@@ -38,7 +38,6 @@ messages = sa.Table(
     sa.Column("dedup_key", sa.String(64), unique=True),
     sa.Column("sha256", sa.String(64)),
     sa.Column("size", sa.Integer),
-    sa.Column("payload", sa.LargeBinary),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("status_changed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
@@ -51,6 +50,16 @@ messages = sa.Table(
     sa.Column("trace_id", sa.String(64)),
     sa.Index("ix_messages_inbox", "recipient", "status", "received_at"),
     sa.Index("ix_messages_sender", "sender", "received_at"),
+)
+
+# The message itself, apart from its metadata (migration 5): listings never touch it, retention
+# deletes it on its own, and on SQLite a large one is written in place (``store``), which needs
+# the blob to be the last column of its row.
+payloads = sa.Table(
+    "payloads",
+    metadata,
+    sa.Column("traceer_id", sa.String(36), primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
 )
 
 status_history = sa.Table(
@@ -135,7 +144,21 @@ def _v4(connection: Connection) -> None:
         connection.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON obligations ({columns})"))
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(connection: Connection) -> None:
+    # Payloads move out of ``messages`` into a table of their own.
+    payloads.create(connection, checkfirst=True)
+    columns = {c["name"] for c in sa.inspect(connection).get_columns("messages")}
+    if "payload" in columns:
+        connection.execute(
+            sa.text(
+                "INSERT INTO payloads (traceer_id, data)"
+                " SELECT traceer_id, payload FROM messages WHERE payload IS NOT NULL"
+            )
+        )
+        connection.execute(sa.text("ALTER TABLE messages DROP COLUMN payload"))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 
 # Any fixed number: gateways starting together on one PostgreSQL ledger migrate one at a time.
 _MIGRATION_LOCK = 0x1A3D2020

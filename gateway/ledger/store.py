@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,14 +25,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from gateway.config import sqlalchemy_url
 from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
 from gateway.ledger import obligations
-from gateway.ledger.schema import messages, migrate, status_history
-from gateway.ledger.writer import Writer, insert_later, let_go_after_batch, sqlite_writer_engine
+from gateway.ledger.schema import messages, migrate, payloads, status_history
+from gateway.ledger.writer import Writer, insert_later, sqlite_writer_engine
 from gateway.vsp import Berichtstatus
 
 Now = Callable[[], dt.datetime]
 
-# A payload this large is not left bound to the driver's cached statement (``writer``).
-LARGE_PAYLOAD = 1024 * 1024
+# A payload this large is written in place on SQLite (``_store_payload``).
+IN_PLACE = 64 * 1024
+_SLICE = 1024 * 1024
+_EMPTY_PAYLOAD = payloads.insert().values(
+    traceer_id=sa.bindparam("t"), data=sa.func.zeroblob(sa.bindparam("n"))
+)
 
 # What a recipient may still fetch: handed to the broker, not yet confirmed.
 READY = (Berichtstatus.WORDT_AANGEBODEN.value,)
@@ -119,8 +124,7 @@ _MOVES = {
     for confirm in (False, True)
 }
 
-# Every column but the payload, for listings.
-_META = [c for c in messages.c if c.name != "payload"]
+_META = list(messages.c)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +259,6 @@ class Ledger:
             "dedup_key": new.dedup_key,
             "sha256": new.sha256,
             "size": len(new.payload),
-            "payload": new.payload,
             "status": Berichtstatus.WORDT_VERWERKT.value,
             "status_changed_at": now,
             "received_at": now,
@@ -268,8 +271,7 @@ class Ledger:
 
         def write(connection: Connection) -> None:
             insert_later(connection, messages, row)
-            if len(new.payload) >= LARGE_PAYLOAD:
-                let_go_after_batch(connection)
+            _store_payload(connection, new.traceer_id, new.payload)
             _history(
                 connection,
                 new.traceer_id,
@@ -374,6 +376,7 @@ class Ledger:
             )
             if withdrawn.rowcount:
                 obligations.forget(connection, traceer_id)
+                connection.execute(payloads.delete().where(payloads.c.traceer_id == traceer_id))
             connection.execute(
                 status_history.delete().where(status_history.c.traceer_id == traceer_id)
             )
@@ -450,16 +453,20 @@ class Ledger:
 
     async def payload(self, recipient: str, traceer_id: str) -> tuple[StoredMessage, bytes] | None:
         """The payload of a message addressed to ``recipient`` that is not yet confirmed."""
-        query = sa.select(*_META, messages.c.payload).where(
-            messages.c.traceer_id == traceer_id,
-            messages.c.recipient == recipient,
-            messages.c.status.in_(READY),
+        query = (
+            sa.select(*_META, payloads.c.data)
+            .join_from(messages, payloads, payloads.c.traceer_id == messages.c.traceer_id)
+            .where(
+                messages.c.traceer_id == traceer_id,
+                messages.c.recipient == recipient,
+                messages.c.status.in_(READY),
+            )
         )
         async with self._connect() as connection:
             row = (await connection.execute(query)).first()
-        if row is None or row.payload is None:
+        if row is None:
             return None
-        return StoredMessage.from_row(row), bytes(row.payload)
+        return StoredMessage.from_row(row), bytes(row.data)
 
     async def statuses(
         self,
@@ -520,7 +527,7 @@ class Ledger:
         async with self._connect() as connection:
             value = (
                 await connection.execute(
-                    sa.select(messages.c.payload).where(messages.c.traceer_id == traceer_id)
+                    sa.select(payloads.c.data).where(payloads.c.traceer_id == traceer_id)
                 )
             ).scalar()
         return None if value is None else bytes(value)
@@ -570,6 +577,26 @@ def _history(
         insert_later(
             connection, status_history, {"traceer_id": traceer_id, "status": status.value, "at": at}
         )
+
+
+def _store_payload(connection: Connection, traceer_id: str, payload: bytes) -> None:
+    """Store a message's payload with the rest of its batch; a large one in place on SQLite.
+
+    Bound to an INSERT, a payload is copied by the driver and again into the record SQLite
+    builds, and the copy bound to the cached statement stays until that statement runs again:
+    three times a 25 MB message (docs/performance.md). In place, the row is inserted with a
+    zeroblob of the payload's size (SQLite writes a trailing zeroblob without building it) and
+    filled slice by slice through incremental blob I/O, in the same transaction.
+    """
+    raw = connection.connection.driver_connection
+    if len(payload) < IN_PLACE or not isinstance(raw, sqlite3.Connection):
+        insert_later(connection, payloads, {"traceer_id": traceer_id, "data": payload})
+        return
+    rowid = connection.execute(_EMPTY_PAYLOAD, {"t": traceer_id, "n": len(payload)}).lastrowid
+    view = memoryview(payload)
+    with raw.blobopen("payloads", "data", rowid) as blob:
+        for start in range(0, len(view), _SLICE):
+            blob.write(view[start : start + _SLICE])
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

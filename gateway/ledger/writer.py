@@ -64,17 +64,6 @@ def insert_later(connection: Connection, table: sa.Table, row: dict[str, Any]) -
 
 
 _PENDING = "gateway.ledger.writer.pending"
-_RELEASE = "gateway.ledger.writer.release"
-
-
-def let_go_after_batch(connection: Connection) -> None:
-    """Close the connection once this batch is committed, to let go of what it holds.
-
-    Python's sqlite3 keeps the last values bound to each cached statement until that statement
-    runs again: a 25 MB payload would stay in memory until the next batch of the same size.
-    Opening a new connection costs about a millisecond; a large message takes seconds anyway.
-    """
-    connection.info[_RELEASE] = True
 
 
 def pending(connection: Connection, table: sa.Table) -> list[dict[str, Any]]:
@@ -153,10 +142,7 @@ class Writer:
 
         def write_batch(operations: Sequence[Operation[Any]]) -> list[_Outcome]:
             with engine.connect() as connection:
-                outcomes = transact(connection, operations)
-                if connection.info.pop(_RELEASE, False):
-                    connection.invalidate()
-                return outcomes
+                return transact(connection, operations)
 
         async def write(operations: Sequence[Operation[Any]]) -> list[_Outcome]:
             loop = asyncio.get_running_loop()

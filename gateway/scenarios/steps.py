@@ -178,7 +178,7 @@ def no_remarks(chain: Chain, *types: MessageType) -> Check:
 
 
 async def nobody_late(chain: Chain) -> Check:
-    """The SLA state: no obligation is late, open or met."""
+    """The SLA state: no obligation is late (open past its due, or met after it)."""
     late = await chain.obligations(Query(late=True))
     detail = ", ".join(f"{o.owed} by {o.debtor} due {o.due:%Y-%m-%d}" for o in late)
     return Check("SLA: nobody is late", not late, detail or "no late obligations")

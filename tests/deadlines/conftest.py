@@ -1,24 +1,10 @@
-"""Fixtures for the calendar tests: the seed documents and the default calendars."""
+"""Fixtures for the calendar tests: the default calendars (the seed is in tests/conftest)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 from gateway.deadlines import PeriodCalendar, WorkingDays
-
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
-ZOETERMEER_SEED = "003_e8bd6977bce82549.txt"
-
-
-@pytest.fixture(scope="session")
-def zoetermeer_seed() -> str:
-    """The text of seed 003, the Zoetermeer 2020 contract."""
-    path = SEEDS / ZOETERMEER_SEED
-    if not path.is_file():
-        pytest.fail(f"seed missing: {path}")
-    return path.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

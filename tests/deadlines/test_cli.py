@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from gateway.cli import main
+from gateway.deadlines.periods import periods_by_rule
 from tests.deadlines.test_periods import SEED_2020
+
+RULE, RULE_2023 = periods_by_rule(2022), periods_by_rule(2023)
 
 
 def test_calendar_prints_the_seed_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,3 +92,37 @@ def test_deadline_refuses_bad_input(
     """Bad input exits with status 2 and a message naming the offending value."""
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_calendar_reads_the_period_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GATEWAY_PERIOD_TABLE overrides the years it lists, in the table and in ``--json``."""
+    rows = ["year,period,first,last,invoicing"]
+    rows += [f"2022,{p.number},{p.first},{p.last},{p.last + timedelta(days=20)}" for p in RULE]
+    table = tmp_path / "periods.csv"
+    table.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    monkeypatch.setenv("GATEWAY_PERIOD_TABLE", str(table))
+    assert main(["calendar", "2022"]) == 0
+    first = capsys.readouterr().out.splitlines()[1].split()
+    assert first == ["1", "2022-01-01", "2022-01-30", "2022-02-19"]  # the rule says 02-20
+    assert main(["calendar", "2023", "--json"]) == 0  # a year the table leaves alone
+    body = json.loads(capsys.readouterr().out)
+    assert body["periods"][0]["invoicing"] == RULE_2023[0].invoicing.isoformat()
+
+
+@pytest.mark.parametrize("profile", ["istandaarden-3.2", "zoetermeer-2020"])
+def test_deadline_of_a_305(profile: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``gateway deadline JW305``: the municipality owes its 306 by Thursday after Koningsdag."""
+    argv = ["deadline", "JW305", "--received", "2020-04-24", "--profile", profile]
+    assert main(argv) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows == [["JW306", "gemeente", "aanbieder", "2020-04-30", "OP090"]]
+
+
+def test_deadline_of_a_period(capsys: pytest.CaptureFixture[str]) -> None:
+    """``gateway deadline period-ended --on 2020-12-31``: period 13 is declared by 21 Jan 2021."""
+    argv = ["deadline", "period-ended", "--on", "2020-12-31", "--profile", "zoetermeer-2020"]
+    assert main(argv) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows == [["WMO323", "aanbieder", "gemeente", "2021-01-21", "zoetermeer-bijlage-4"]]

@@ -162,3 +162,49 @@ def test_a_missing_table_is_refused(tmp_path: Path) -> None:
     """A table file that does not exist is a ConfigError naming the setting."""
     with pytest.raises(ConfigError, match="GATEWAY_PERIOD_TABLE"):
         PeriodCalendar.from_env({"GATEWAY_PERIOD_TABLE": str(tmp_path / "absent.csv")})
+
+
+WEEKDAYS = ("Ma", "Di", "Wo", "Do", "Vr", "Za", "Zo")
+
+
+def _bijlage_2(text: str) -> tuple[set[date], set[int], set[int]]:
+    """BIJLAGE 2's grid: the days it shows, the ISO week numbers and the period labels.
+
+    The grid's columns are shifted here and there in the seed's text, so each weekday's row is
+    read on its own: it lists that weekday of every week in order, the first one of December
+    2019 (marked ``*``). Every number must be 7 days after the one before it in its row.
+    """
+    section = text[text.rindex("BIJLAGE 2 Periodekalender") : text.rindex("BIJLAGE 3")]
+    rows: dict[str, list[str]] = {name: [] for name in WEEKDAYS}
+    weeks: set[int] = set()
+    for line in section.splitlines():
+        label, *cells = line.split("\t")
+        if label == "Week":
+            weeks |= {int(cell) for cell in cells if cell}
+        elif label in rows:
+            rows[label] += [cell for cell in cells if cell]
+    days: set[date] = set()
+    for offset, name in enumerate(WEEKDAYS):
+        day = date(2019, 12, 30) + timedelta(days=offset)  # the Monday marked "30*"
+        for cell in rows[name]:
+            assert int(cell.rstrip("*")) == day.day, f"{name} {cell}: expected {day}"
+            days.add(day)
+            day += timedelta(weeks=1)
+    labels = {int(n) for n in re.findall(r"Periode (\d+)", section)}
+    return days, weeks, labels
+
+
+def test_bijlage_2_shows_the_computed_year(zoetermeer_seed: str, periods: PeriodCalendar) -> None:
+    """BIJLAGE 2's week grid covers exactly the days of the 13 computed periods of 2020.
+
+    It runs from Monday 30 December 2019 (ISO week 1) to Thursday 31 December 2020 (week 53),
+    the first day of period 1 and the last of period 13.
+    """
+    days, weeks, labels = _bijlage_2(zoetermeer_seed)
+    computed = {p.first + timedelta(days=n) for p in periods.year(2020) for n in range(p.days)}
+    assert len(days) == 368
+    assert days == computed
+    assert weeks == set(range(1, 54))
+    assert labels == set(range(1, 14))
+    period_13 = {d.isocalendar().week for d in days if d in periods.period(2020, 13)}
+    assert period_13 == set(range(49, 54))

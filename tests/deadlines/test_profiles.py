@@ -313,3 +313,93 @@ def test_the_holiday_matrix_covers_every_rule() -> None:
     """The matrix names every rule of both profiles."""
     every = {(name, rule.name) for name in PROFILE_NAMES for rule in get_profile(name).rules}
     assert set(MATRIX) == every
+
+
+# The design's deadline table (DESIGN.md, "Deadlines"), written out for a receipt on Friday
+# 24 April 2020 (Koningsdag on Monday 27 April, Bevrijdingsdag on Tuesday 5 May). Each
+# obligation: (owed, alternatives, by, to, last day, product), message numbers only.
+FRIDAY = date(2020, 4, 24)
+AFTER_FRIDAY = {
+    3: date(2020, 4, 30),
+    5: date(2020, 5, 4),
+    10: date(2020, 5, 12),
+    20: date(2020, 5, 27),
+}
+DESIGN_START, DESIGN_END = date(2020, 5, 1), date(2020, 5, 20)  # the 301's start and end
+DESIGN_PRODUCTS = ("07A03", "08A03")  # the products a 315 requests
+# Row 1: any message received -> its retour, owed by its recipient.
+RETOURS = {301: (302, A), 305: (306, G), 307: (308, G), 315: (316, G), 317: (318, G), 319: (320, A)}
+
+Owed = tuple[int, tuple[int, ...], Role, Role, date, str | None]
+
+
+def _design_row(profile: str, number: int) -> list[Owed]:
+    """What the design table says receiving message ``number`` opens under ``profile``."""
+    rows: list[Owed] = []
+    if number in RETOURS:
+        retour, by = RETOURS[number]
+        rows.append((retour, (), by, G if by is A else A, AFTER_FRIDAY[3], None))
+    if number == 301:  # care started (the 301's start) and care ended (its end): 5 working days
+        rows.append((305, (), A, G, date(2020, 5, 11), None))  # Fri 1 May + 5, Bevrijdingsdag
+        rows.append((307, (), A, G, date(2020, 5, 28), None))  # Wed 20 May + 5, Hemelvaartsdag
+    if profile == ISTD and number == 315:  # per requested product
+        rows += [(301, (319,), G, A, AFTER_FRIDAY[5], p) for p in DESIGN_PRODUCTS]
+    if profile == ISTD and number == 317:
+        rows.append((301, (319,), G, A, AFTER_FRIDAY[5], None))
+    if number == 323:
+        rows.append((325, (), G, A, AFTER_FRIDAY[10 if profile == ISTD else 20], None))
+    return sorted(rows)
+
+
+def _as_row(due: Due, standard: Standard) -> Owed:
+    assert isinstance(due.owed, MessageType)
+    assert {m.standard for m in due.met_by if isinstance(m, MessageType)} == {standard}
+    alternatives = tuple(m.number for m in due.alternatives)
+    return (due.owed.number, alternatives, due.by, due.to, due.day, due.product)
+
+
+@pytest.mark.parametrize("message", list(MessageType), ids=str)
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_each_message_opens_what_the_design_table_says(profile: str, message: MessageType) -> None:
+    """Every message of both standards opens exactly the design table's rows, nothing else."""
+    received = datetime.combine(FRIDAY, time(9), tzinfo=AMSTERDAM)
+    facts = Facts(dates={"start": DESIGN_START, "end": DESIGN_END}, products=DESIGN_PRODUCTS)
+    opened = get_profile(profile).obligations_opened(message, received, facts)
+    rows = sorted(_as_row(due, message.standard) for due in opened)
+    assert rows == _design_row(profile, message.number)
+
+
+@pytest.mark.parametrize(
+    ("product", "expected"),
+    [
+        ("02201", [(315, (), A, G, date(2020, 4, 29), "02201")]),  # waakvlam: 2 working days
+        ("02203", [(315, (), A, G, date(2020, 4, 29), "02203")]),  # KIB: 2 working days
+        # Dagbesteding and its vervoer: period 5 ends Sunday 17 May; 2 weeks later.
+        ("07A03", [(315, (), A, G, date(2020, 5, 31), "07A03")]),
+        ("07A04", [(315, (), A, G, date(2020, 5, 31), "07A04")]),
+        ("08A03", [(315, (), A, G, date(2020, 5, 31), "08A03")]),
+        ("08A04", [(315, (), A, G, date(2020, 5, 31), "08A04")]),
+        ("07204", []),  # the old 2015 code of dagbesteding basis: no rule
+        ("04A01", []),
+    ],
+)
+def test_care_started_opens_what_the_design_table_says(product: str, expected: list[Owed]) -> None:
+    """The seed's 315 rows: KIB/waakvlam after 2 working days, dagbesteding after the period.
+
+    The standard's profile has neither row.
+    """
+    facts = Facts(products=(product,))
+    for standard in Standard:
+        contract = get_profile(ZTM).obligations_on(Event.CARE_STARTED, FRIDAY, facts, standard)
+        assert [_as_row(due, standard) for due in contract] == expected
+        assert get_profile(ISTD).obligations_on(Event.CARE_STARTED, FRIDAY, facts, standard) == []
+
+
+def test_period_ended_opens_what_the_design_table_says() -> None:
+    """The seed's last row: a period (here 5, to 17 May) is declared by its invoicing date."""
+    for standard in Standard:
+        contract = get_profile(ZTM).obligations_on(Event.PERIOD_ENDED, FRIDAY, None, standard)
+        assert [_as_row(due, standard) for due in contract] == [
+            (323, (), A, G, date(2020, 6, 7), None)
+        ]
+        assert get_profile(ISTD).obligations_on(Event.PERIOD_ENDED, FRIDAY, None, standard) == []

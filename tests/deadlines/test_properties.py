@@ -10,8 +10,8 @@ import holidays
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.deadlines import AMSTERDAM, Facts, PeriodCalendar, WorkingDays, get_profile
-from gateway.deadlines.profiles import PROFILE_NAMES
+from gateway.deadlines import AMSTERDAM, Event, Facts, PeriodCalendar, WorkingDays, get_profile
+from gateway.deadlines.profiles import DAGBESTEDING, KIB_WAAKVLAM, PROFILE_NAMES
 from gateway.deadlines.rules import WorkingDaysAfter
 from gateway.standard.message_types import MessageType
 
@@ -29,6 +29,7 @@ COUNTED = {
     "Nieuwjaarsdag",
     "Tweede paasdag",
     "Koningsdag",
+    "Koninginnedag",  # its name up to 2013
     "Bevrijdingsdag",
     "Hemelvaartsdag",
     "Tweede pinksterdag",
@@ -68,9 +69,14 @@ def test_forward_and_back_returns_the_same_day(day: date, count: int) -> None:
 @settings(deadline=None)
 @given(days, st.integers(min_value=1, max_value=40))
 def test_counting_lands_on_a_working_day(day: date, count: int) -> None:
-    """The N-th working day after any day is no weekend and no holiday, and N lie in between."""
+    """The N-th working day after any day is no weekend and no holiday, and N lie in between.
+
+    The days in between are judged by the oracle, not by the calendar under test.
+    """
     end = WORKDAYS.add(day, count)
     assert not _is_off(end)
+    between = (day + timedelta(days=n) for n in range(1, (end - day).days + 1))
+    assert sum(not _is_off(d) for d in between) == count
     assert WORKDAYS.count(day, end) == count
 
 
@@ -92,6 +98,27 @@ def test_working_day_due_dates_are_working_days(
         assert (profile, due.rule) in WORKING_DAY_RULES
         assert not _is_off(due.day)
         assert due.day > min(received, start, end)
+
+
+@settings(deadline=None)
+@given(days)
+def test_event_due_dates_in_working_days_are_working_days(day: date) -> None:
+    """Care started or a period ended: a due day counted in working days is a working day.
+
+    The calendar-day rules (2 weeks after the period, the invoicing date) may fall on a
+    weekend, as the seed's own invoicing dates do; they still lie after the event.
+    """
+    for (name, profile), product in itertools.product(
+        PROFILES.items(), sorted(KIB_WAAKVLAM | DAGBESTEDING)
+    ):
+        opened = profile.obligations_on(Event.CARE_STARTED, day, Facts(products=(product,)))
+        opened += profile.obligations_on(Event.PERIOD_ENDED, day)
+        # The contract opens a 315 for each of these products and a declaration per period.
+        assert len(opened) == (2 if name == "zoetermeer-2020" else 0)
+        for due in opened:
+            if (name, due.rule) in WORKING_DAY_RULES:
+                assert not _is_off(due.day)
+            assert due.day > day
 
 
 @settings(deadline=None)

@@ -58,6 +58,12 @@ def test_weekends_are_never_working_days(workdays: WorkingDays) -> None:
     assert [workdays.is_working_day(d) for d in week] == [True] * 5 + [False] * 2
 
 
+def test_koninginnedag_counts_as_koningsdag(workdays: WorkingDays) -> None:
+    """Up to 2013 the day was Koninginnedag, 30 April (a Tuesday in 2013): not a working day."""
+    assert not workdays.is_working_day(date(2013, 4, 30))
+    assert WorkingDays(DEFAULT_HOLIDAYS - {Holiday.KONINGSDAG}).is_working_day(date(2013, 4, 30))
+
+
 def test_koningsdag_on_a_sunday_moves_to_saturday(workdays: WorkingDays) -> None:
     """In 2025 Koningsdag is on Saturday 26 April; Monday 28 April stays a working day."""
     assert date(2025, 4, 26) in workdays.holidays(2025)

@@ -25,6 +25,7 @@ from gateway.routing import Broker, consumer_counts
 from gateway.scenarios.steps import contracted, verzoek_om_toewijzing
 from gateway.server import Gateway
 from gateway.standard.message_types import MessageType
+from gateway.standard.xmlsafe import parse_xml
 from tests.fixtures.gateway import RunningGateway
 
 ZOETERMEER = Participant.parse("gemeente-0637")
@@ -53,7 +54,9 @@ def test_simulated_participants_are_read_from_the_setting() -> None:
     assert isinstance(plain, Provider)
     assert not plain.autopilot
     assert plain.profile is None
-    assert Simulated(ZOETERMEER).responder().profile.name == "istandaarden"
+    default = Simulated(ZOETERMEER).responder()
+    assert isinstance(default, Municipality)
+    assert default.profile.name == "istandaarden"
 
 
 @pytest.mark.parametrize(
@@ -118,6 +121,34 @@ async def test_handlers_follow_the_gateways_clock_and_policies(
             ):
                 assert response.status == 200
             assert sorted(await _arrives(me, "WMO316")) == ["WMO301", "WMO316"]
+            for message in await me.inbox():
+                await me.confirm(message.traceer_id)
+            # A harness changes the policy through the admin API while the handlers run: the
+            # next 316 comes at once, rejecting the 315 with the code it names.
+            async with (
+                aiohttp.ClientSession() as http,
+                http.put(
+                    f"{ops}/admin/policies/gemeente-0637/WMO316", json={"policy": "reject:8848"}
+                ) as response,
+            ):
+                assert response.status == 200
+            await asyncio.sleep(0.3)  # a few polls of the follower
+            await me.push(
+                verzoek_om_toewijzing(
+                    afzender=PROVIDER,
+                    ontvanger=ZOETERMEER,
+                    identificatie="SVC000000002",
+                    dagtekening=START.date(),
+                    bsn="999900018",
+                    products=[contracted("07A03", 4, START.date(), dt.date(2021, 2, 28))],
+                ),
+                MessageType.WMO315,
+                ZOETERMEER,
+            )
+            assert await _arrives(me, "WMO316") == ["WMO316"]
+            (retour,) = await me.inbox()
+            codes = parse_xml(await me.download(retour)).getroot().iter("{*}RetourCode")
+            assert [c.text for c in codes] == ["8848"]
             assert not handlers.done()
     finally:
         stop.set()

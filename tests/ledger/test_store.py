@@ -196,3 +196,45 @@ async def test_obligations_are_found_by_index(ledger: Ledger) -> None:
             lambda c: {i["name"] for i in sa.inspect(c).get_indexes("obligations")}
         )
     assert {"ix_obligations_answer", "ix_obligations_reference"} <= names
+
+
+async def test_payloads_move_out_of_the_messages_table(db_url: str) -> None:
+    """Migration 5: a ledger that kept payloads in ``messages`` keeps them, in ``payloads``."""
+    blob = "BYTEA" if db_url.startswith("postgresql") else "BLOB"
+    older = new_message(b"<kept/>", "OLD")
+    engine = create_async_engine(sqlalchemy_url(db_url))
+    async with engine.begin() as connection:
+        await connection.run_sync(migrate)
+        await connection.execute(sa.text("DROP TABLE payloads"))
+        await connection.execute(sa.text(f"ALTER TABLE messages ADD COLUMN payload {blob}"))
+        await connection.execute(schema_version.update().values(version=4))
+        await connection.execute(
+            sa.text(
+                "INSERT INTO messages (traceer_id, conversatie_id, sender, recipient, status,"
+                " status_changed_at, received_at, payload) VALUES (:traceer_id,"
+                " :conversatie_id, :sender, :recipient, 'WordtAangeboden', :at, :at, :payload)"
+            ),
+            {
+                "traceer_id": older.traceer_id,
+                "conversatie_id": older.conversatie_id,
+                "sender": older.sender,
+                "recipient": MUNICIPALITY,
+                "at": dt.datetime.now(dt.UTC),
+                "payload": older.payload,
+            },
+        )
+    await engine.dispose()
+
+    ledger = await Ledger.open(db_url)
+    try:
+        assert await ledger.payload_of(older.traceer_id) == b"<kept/>"
+        found = await ledger.payload(MUNICIPALITY, older.traceer_id)
+        assert found is not None
+        assert found[1] == b"<kept/>"
+        async with ledger.engine.connect() as connection:
+            columns = await connection.run_sync(
+                lambda c: {col["name"] for col in sa.inspect(c).get_columns("messages")}
+            )
+        assert "payload" not in columns
+    finally:
+        await ledger.close()

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gateway.errors import DuplicateIdentificatie
+from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId
 from gateway.ledger import Ledger, obligations, schema
-from gateway.ledger.store import LARGE_PAYLOAD
+from gateway.ledger.store import IN_PLACE
 from gateway.vsp import Berichtstatus
 from tests.ledger.test_store import MUNICIPALITY, PROVIDER, new_message
 
@@ -163,16 +163,32 @@ async def test_a_debt_owed_once_is_opened_once_within_a_batch(ledger: Ledger) ->
     assert row.due.replace(tzinfo=dt.UTC) == later  # the second moved the due moment
 
 
-async def test_the_writer_goes_on_after_letting_go_of_a_large_payload(ledger: Ledger) -> None:
-    """A payload over LARGE_PAYLOAD closes the writer's connection after its batch; writes go on."""
-    large = new_message(b"<x>" + b"y" * LARGE_PAYLOAD + b"</x>", identificatie="LARGE")
-    small = new_message(identificatie="SMALL")
+async def test_large_payloads_are_stored_whole_beside_small_ones(ledger: Ledger) -> None:
+    """Payloads from IN_PLACE up (written in place on SQLite) read back byte for byte."""
+    sizes = (IN_PLACE - 1, IN_PLACE, 3 * 1024 * 1024 + 5)
+    batch = [
+        new_message(b"<x>" + bytes([65 + n]) * size + b"</x>", identificatie=f"L{n}")
+        for n, size in enumerate(sizes)
+    ]
+    await asyncio.gather(*(ledger.admit(m) for m in batch))
+    await ledger.admit(new_message(identificatie="SMALL"))
 
-    await ledger.admit(large)
-    await ledger.admit(small)
-
-    for message in (large, small):
+    for message in batch:
         await ledger.routed(message.traceer_id)
         found = await ledger.payload(MUNICIPALITY, message.traceer_id)
         assert found is not None
         assert found[1] == message.payload
+
+
+async def test_a_refused_large_payload_leaves_the_first_one(ledger: Ledger) -> None:
+    """The same traceerId with another large payload: a conflict; the stored payload is kept."""
+    first = new_message(b"<x>" + b"a" * IN_PLACE + b"</x>", identificatie="FIRST")
+    again = new_message(
+        b"<x>" + b"b" * IN_PLACE + b"</x>", identificatie="AGAIN", traceer_id=first.traceer_id
+    )
+    await ledger.admit(first)
+
+    with pytest.raises(DuplicateTraceerId):
+        await ledger.admit(again)
+
+    assert await ledger.payload_of(first.traceer_id) == first.payload

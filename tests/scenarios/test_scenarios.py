@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from gateway.config import Settings
 from gateway.scenarios.catalog import SCENARIOS, Scenario
 from gateway.scenarios.chain import Chain
 from gateway.scenarios.play import play
+from gateway.scenarios.steps import Check, ask, contracted, toewijzingen, wait_all
+from gateway.standard.message_types import MessageType
 
 
 def _marks(scenario: Scenario) -> list[pytest.MarkDecorator]:
@@ -81,3 +84,62 @@ def test_unknown_scenario_is_refused(capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out
     assert "unknown scenario 'no-such'" in out
     assert "viv-new" in out
+
+
+async def _four_dagdelen_said_to_be_five(chain: Chain) -> list[Check]:
+    """A real chain whose second check is wrong: the 301 assigns 4 dagdelen, not 5."""
+    await ask(chain, [contracted("07A03", 4, chain.clock.today(), dt.date(2021, 2, 28))])
+    await wait_all(chain, {MessageType.WMO316: 1, MessageType.WMO301: 1})
+    (product,) = toewijzingen(chain)[0].toegewezen_producten
+    volume = product.omvang.volume if product.omvang else None
+    return [
+        Check("the 301 came", True),
+        Check("the 301 assigns 5 dagdelen", volume == 5, f"volume {volume}"),
+    ]
+
+
+async def _waits_for_a_319_that_never_comes(chain: Chain) -> list[Check]:
+    await ask(chain, [contracted("07A03", 4, chain.clock.today(), dt.date(2021, 2, 28))])
+    await chain.wait_for(MessageType.WMO319, seconds=2)
+    return [Check("a 319 came", True)]
+
+
+BROKEN = {
+    "broken-check": Scenario(
+        "broken-check", "a check that does not hold", _four_dagdelen_said_to_be_five
+    ),
+    "stalled-chain": Scenario(
+        "stalled-chain", "a message that does not come", _waits_for_a_319_that_never_comes
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("broken-check", "FAIL the 301 assigns 5 dagdelen (volume 4)"),
+        ("stalled-chain", "FAILED: the chain stopped: an expected message did not come"),
+    ],
+)
+def test_scenario_run_exits_1_when_a_check_fails(
+    name: str,
+    shown: str,
+    certs_dir: Path,
+    amqp_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``gateway scenario run`` exits 0 only when every check holds: one false check, or a
+    message that never comes, makes it exit 1 and say which."""
+    for scenario in BROKEN.values():
+        monkeypatch.setitem(SCENARIOS, scenario.name, scenario)
+    monkeypatch.setenv("GATEWAY_AMQP_URL", amqp_url)
+    monkeypatch.setenv("GATEWAY_DB_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
+    monkeypatch.setenv("GATEWAY_CERTS", str(certs_dir))
+    assert main(["scenario", "run", name]) == 1
+    out = capsys.readouterr().out
+    assert shown in out, out
+    if name == "broken-check":
+        assert "ok   the 301 came" in out
+        assert "1 of 2 checks hold" in out

@@ -118,3 +118,29 @@ def test_the_official_32_set_gives_our_verdicts(
     theirs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(o["file"], o["valid"]) for o in ours] == [(t["file"], t["valid"]) for t in theirs]
     assert [o["valid"] for o in ours].count(False) == 2
+
+
+@pytest.mark.parametrize(
+    ("clock", "remark"),
+    [
+        ("virtual@2023-08-12T23:30:00+02:00", True),  # the day before the Dagtekening
+        ("virtual@2023-08-12T22:30:00+00:00", False),  # already 13 August in Amsterdam
+    ],
+)
+def test_without_today_the_gateway_clock_says_what_day_it_is(
+    reference: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    clock: str,
+    remark: bool,
+) -> None:
+    """Without --today, TR135 takes today from GATEWAY_CLOCK as a Europe/Amsterdam date.
+
+    The WMO301 example has Dagtekening 2023-08-13.
+    """
+    monkeypatch.setenv("GATEWAY_CLOCK", clock)
+    files = _examples(reference, "iwmo-3.2/examples/WMO301.xml")
+    assert main(["validate", "--json", *files]) == 0
+    (verdict,) = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert verdict["valid"] is True
+    assert any(r["rule"] == "TR135" for r in verdict["remarks"]) is remark
