@@ -29,7 +29,7 @@ enter our code, so that the HTTP layer and the command line only ever see this t
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -139,7 +139,8 @@ class Refused(GatewayError):
     """The ingress refuses a submission: what the HTTP layer turns into problem+json.
 
     ``code`` is the VSP refusal code (BRS13, BRS20, ...) where one applies; ``errors`` lists
-    every detail (for example each XSD error).
+    every detail by what it concerns, as the VSP's ValidationProblemDetails does: each XSD error
+    under ``payload``, each problem of the metadata or a zoekpad under its member.
     """
 
     def __init__(
@@ -149,14 +150,14 @@ class Refused(GatewayError):
         detail: str,
         *,
         code: str | None = None,
-        errors: Sequence[str] = (),
+        errors: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
         self.code = code
-        self.errors = tuple(errors)
+        self.errors = {member: tuple(problems) for member, problems in (errors or {}).items()}
 
 
 class CalendarError(GatewayError):

@@ -87,7 +87,18 @@ class Receipt:
 
 
 def _refused(status: int, code: Foutcode, detail: str, errors: list[str] | None = None) -> Refused:
-    return Refused(status, code.omschrijving, detail, code=code.code, errors=errors or ())
+    """A refusal for the message; ``errors`` are about the message itself (``payload``)."""
+    return Refused(
+        status,
+        code.omschrijving,
+        detail,
+        code=code.code,
+        errors={PAYLOAD: errors} if errors else None,
+    )
+
+
+# What the errors of a refused message are listed under: the message, by its push part's name.
+PAYLOAD = "payload"
 
 
 class Ingress:
@@ -223,7 +234,11 @@ class Ingress:
             raise _refused(400, Foutcode.BRS14, str(exc)) from exc
         except UnknownMessageError as exc:
             raise Refused(
-                422, "Unknown message", str(exc), code=Foutcode.BRS13.code, errors=[str(exc)]
+                422,
+                "Unknown message",
+                str(exc),
+                code=Foutcode.BRS13.code,
+                errors={PAYLOAD: [str(exc)]},
             ) from exc
         except SchemaViolation as exc:
             raise _refused(

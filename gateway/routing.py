@@ -439,6 +439,40 @@ async def _declare_inbox(
     return queue
 
 
+async def consumer_counts(
+    url: str, participants: Iterable[Participant], *, within: float = 10.0
+) -> dict[Participant, int]:
+    """How many consumers each participant's inbox has now; 0 for an inbox not declared yet.
+
+    Asks without declaring anything (a passive declare), on a connection of its own that is
+    closed again: what a healthcheck of the handlers needs.
+    """
+    counts: dict[Participant, int] = {}
+    try:
+        async with asyncio.timeout(within):
+            connection = await aio_pika.connect(url, timeout=within)
+            try:
+                for participant in participants:
+                    # A passive declare of a missing queue closes its channel: one per queue.
+                    channel = await connection.channel(publisher_confirms=False)
+                    try:
+                        queue = await channel.declare_queue(participant.queue, passive=True)
+                    except ChannelNotFoundEntity:
+                        counts[participant] = 0
+                        continue
+                    counts[participant] = queue.declaration_result.consumer_count or 0
+                    await channel.close()
+            finally:
+                await connection.close()
+    except TimeoutError as exc:
+        raise BrokerUnavailable(
+            f"RabbitMQ at {_redacted(url)} did not answer within {within:g} s"
+        ) from exc
+    except CONNECTION_EXCEPTIONS as exc:
+        raise BrokerUnavailable(f"cannot connect to RabbitMQ at {_redacted(url)}: {exc}") from exc
+    return counts
+
+
 @contextlib.asynccontextmanager
 async def _consume(
     url: str, source: Participant | str, prefetch: int

@@ -22,6 +22,7 @@ from gateway.clock import Clock, clock_from_env
 from gateway.clock_api import add_clock_routes
 from gateway.config import Settings
 from gateway.deadlines import profile_from_env
+from gateway.errors import ConfigError
 from gateway.handlers.policy import POLICIES_ENV, Policies, parse_table
 from gateway.handlers.policy_api import add_policy_routes
 from gateway.http.api import participants_app
@@ -182,9 +183,18 @@ class Gateway:
                 body_budget=settings.bytes_in_flight,
             )
             api.middlewares.insert(0, gateway.in_flight.middleware)
-            gateway.port = await gateway._serve(api, settings.host, settings.port, tls)
+            gateway.port = await gateway._serve(
+                api,
+                settings.host,
+                settings.port,
+                tls,
+                setting="GATEWAY_PORT",
+                shared=worker is not None,
+            )
             if primary:
-                gateway.ops_port = await gateway._serve(ops, settings.ops_host, settings.ops_port)
+                gateway.ops_port = await gateway._serve(
+                    ops, settings.ops_host, settings.ops_port, setting="GATEWAY_OPS_PORT"
+                )
                 gateway.monitor.start()
                 gateway.retention.start()
         except BaseException:
@@ -203,13 +213,31 @@ class Gateway:
         return gateway
 
     async def _serve(
-        self, app: web.Application, host: str, port: int, tls: object | None = None
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        tls: object | None = None,
+        *,
+        setting: str,
+        shared: bool = False,
     ) -> int:
+        """Listen on ``host``:``port`` (the ``setting``); ``shared``: beside the other workers.
+
+        Only workers share a port (SO_REUSEPORT). A gateway of its own does not, so that a port
+        another program (or another gateway) listens on stops it instead of having the kernel
+        split the connections between the two.
+        """
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
         self.runners.append(runner)
-        site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=True)  # type: ignore[arg-type]
-        await site.start()
+        site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=shared)  # type: ignore[arg-type]
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"{setting}={port}: cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from exc
         sockets: Sequence[socket.socket] = site._server.sockets  # type: ignore[union-attr]
         return int(sockets[0].getsockname()[1])
 

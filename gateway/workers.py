@@ -112,11 +112,32 @@ class Worker:
 
 async def supervise(settings: Settings) -> int:
     """Run ``settings.workers`` workers until a signal stops them; the exit status."""
+    check_port_free(settings.host, settings.port)
     metrics_dir = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
     try:
         return await Supervisor(settings, metrics_dir).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port something already listens on. The workers share theirs by SO_REUSEPORT,
+    which would let them share it with any other listener that set it too (another gateway's
+    workers): the kernel would split the connections between the two."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"GATEWAY_HOST={host!r}: {exc.strerror or exc}") from exc
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            # As the workers will: a connection of an earlier run in TIME_WAIT is no obstacle.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise ConfigError(
+                    f"GATEWAY_PORT={port}: cannot listen on {host}:{port}: {exc.strerror or exc}"
+                ) from exc
 
 
 class Supervisor:

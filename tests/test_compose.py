@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from gateway import config
+from gateway import config, pki
 from gateway.cli import build_parser
+from gateway.handlers.service import SIMULATED_ENV, gateway_url, ops_url, parse_simulated
+from gateway.participants import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,6 +153,15 @@ def test_everyone_reaches_rabbitmq_as_its_configured_user(services: dict[str, An
         assert url.username != "guest", name
 
 
+def image_environment() -> dict[str, str]:
+    """What the Dockerfile's ENV instructions set in every container of the image."""
+    environment: dict[str, str] = {}
+    for keyword, rest in dockerfile_instructions(ROOT / "Dockerfile"):
+        if keyword == "ENV":
+            environment.update(pair.split("=", 1) for pair in shlex.split(rest))
+    return environment
+
+
 def test_handlers_follow_a_healthy_gateway(services: dict[str, Any]) -> None:
     """The handlers run `gateway handlers` once the gateway is healthy, with the certificates."""
     handlers = services["handlers"]
@@ -158,9 +169,34 @@ def test_handlers_follow_a_healthy_gateway(services: dict[str, Any]) -> None:
     assert handlers["depends_on"]["gateway"] == {"condition": "service_healthy"}
     assert handlers["depends_on"]["rabbitmq"] == {"condition": "service_healthy"}
     assert mounts(handlers)["/certs"] == ("certs", "ro")
-    # They answer through the ingress by the service name the server certificate carries.
-    url = urlsplit(handlers["environment"]["GATEWAY_PUBLIC_URL"])
-    assert (url.scheme, url.hostname, url.port) == ("https", "gateway", 8443)
+
+
+def test_handlers_start_with_the_settings_they_are_given(services: dict[str, Any]) -> None:
+    """What `gateway handlers` reads in its container names participants to simulate, the
+    certificates' volume, and the gateway's two ports by the service name the certificate has."""
+    environment = {**image_environment(), **services["handlers"]["environment"]}
+    settings = config.load(environment)
+    # Without anybody to simulate `gateway handlers` stops at once (exit 2).
+    simulated = parse_simulated(settings.extra.get(SIMULATED_ENV, ""), Registry.load())
+    assert {s.participant.key for s in simulated} == {"gemeente-0637", "aanbieder-12345678"}
+    assert settings.certs_dir == Path("/certs")
+    gateway = config.load({**image_environment(), **services["gateway"]["environment"]})
+    # Participants' port over TLS, and the ops port that says whose clock runs (unreachable
+    # there: exit 2 at start).
+    assert gateway_url(settings) == f"https://gateway:{gateway.port}"
+    assert ops_url(settings) == f"http://gateway:{gateway.ops_port}"
+    assert "gateway" in pki.SERVER_NAMES
+
+
+def test_handlers_healthcheck_asks_whether_their_inboxes_are_consumed(
+    services: dict[str, Any],
+) -> None:
+    """The handlers are healthy while `gateway handlers --check` finds their inboxes consumed."""
+    health = services["handlers"]["healthcheck"]
+    assert health["test"][:2] == ["CMD", "gateway"]
+    args = build_parser().parse_args(health["test"][2:])
+    assert (args.command, args.check) == ("handlers", True)
+    assert health["retries"] >= 3
 
 
 def test_every_volume_is_declared_and_used(compose: dict[str, Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,44 @@ def test_serve_refuses_to_simulate_with_workers(
     assert "GATEWAY_WORKERS=2" in result.stderr
     assert "simulation mode" in result.stderr
     assert "starting" not in result.stderr
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A loopback port another program listens on, as a gateway worker would (SO_REUSEPORT)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield int(listener.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("option", "setting", "others"),
+    [
+        ("--port", "GATEWAY_PORT", ["--ops-port", "0"]),
+        ("--ops-port", "GATEWAY_OPS_PORT", ["--port", "0"]),
+        ("--port", "GATEWAY_PORT", ["--ops-port", "0", "--workers", "2"]),
+    ],
+    ids=["participants' port", "ops port", "participants' port, two workers"],
+)
+def test_serve_stops_on_a_port_in_use_naming_it(
+    taken_port: int,
+    option: str,
+    setting: str,
+    others: list[str],
+    amqp_url: str,
+    certs_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """A port another program listens on stops ``gateway serve`` with exit 2 and a message
+    naming the setting, instead of sharing the port with it."""
+    env = {
+        "GATEWAY_AMQP_URL": amqp_url,
+        "GATEWAY_DB_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+        "GATEWAY_CERTS": str(certs_dir),
+    }
+    result = serve_once(option, str(taken_port), *others, env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"{setting}={taken_port}: cannot listen on 127.0.0.1:{taken_port}" in result.stderr
+    assert "Traceback" not in result.stderr

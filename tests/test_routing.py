@@ -8,12 +8,14 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aio_pika
 import aio_pika.abc
 import pytest
 
+from gateway.config import Settings
 from gateway.errors import BrokerUnavailable, MalformedDelivery, TopologyError, Unroutable
 from gateway.participants import Participant, Registry, Role
 from gateway.routing import (
@@ -25,6 +27,7 @@ from gateway.routing import (
     RoutedMessage,
     message_from_delivery,
 )
+from gateway.server import Gateway
 from tests.fixtures.broker import (
     LEIDEN,
     PARTICIPANTS,
@@ -115,6 +118,57 @@ async def test_inboxes_are_quorum_queues_with_dead_lettering(
     assert table[DEAD_LETTER_QUEUE]["durable"] is True
 
 
+def rabbitmq_table(vhost: str, what: str, *columns: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(
+        rabbitmqctl(what, "-p", vhost, *columns, "--formatter", "json")
+    )
+    return rows
+
+
+async def test_exchanges_and_bindings_are_the_designs(broker: Broker, amqp_vhost: str) -> None:
+    """iwmo.route, iwmo.dead and iwmo.events are durable topic exchanges; each inbox is bound to
+    iwmo.route by ``<role>.<code>.#`` and nothing else; iwmo.dead takes every dead letter."""
+    exchanges = {
+        row["name"]: (row["type"], row["durable"])
+        for row in rabbitmq_table(amqp_vhost, "list_exchanges", "name", "type", "durable")
+        if row["name"].startswith("iwmo.")
+    }
+    assert exchanges == {
+        "iwmo.route": ("topic", True),
+        "iwmo.dead": ("topic", True),
+        "iwmo.events": ("topic", True),
+    }
+    bindings = {
+        (row["source_name"], row["destination_name"], row["routing_key"])
+        for row in rabbitmq_table(
+            amqp_vhost, "list_bindings", "source_name", "destination_name", "routing_key"
+        )
+        if row["source_name"]  # the default exchange binds every queue by its name
+    }
+    assert bindings == {("iwmo.dead", "iwmo.dead", "#")} | {
+        ("iwmo.route", f"inbox.{p.role}.{p.code}", f"{p.role}.{p.code}.#") for p in PARTICIPANTS
+    }
+
+
+async def test_the_gateway_declares_an_inbox_for_every_registered_participant(
+    certs_dir: Path, amqp_url: str, amqp_vhost: str, tmp_path: Path
+) -> None:
+    """At start the gateway declares the topology and one inbox per participant of its
+    registry; a second gateway on the same broker declares the same without an error."""
+    settings = Settings(
+        amqp_url=amqp_url,
+        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        certs_dir=certs_dir,
+        port=0,
+        ops_port=0,
+    )
+    for _ in range(2):
+        gateway = await Gateway.start(settings)
+        await gateway.stop()
+    expected = {f"inbox.{p.role}.{p.code}" for p in Registry.load()}
+    assert set(queue_table(amqp_vhost)) == expected | {DEAD_LETTER_QUEUE}
+
+
 async def test_published_message_arrives_with_every_property(broker: Broker, amqp_url: str) -> None:
     """A message lands on the recipient's inbox, persistent, with all properties read back."""
     sent = routed(ZOETERMEER, als_antwoord_op=str(uuid.uuid4()))
@@ -129,6 +183,9 @@ async def test_published_message_arrives_with_every_property(broker: Broker, amq
     assert incoming.type == "WMO305"
     assert incoming.headers[Header.SENDER] == "aanbieder-12345678"
     assert incoming.headers[Header.RECIPIENT] == "gemeente-0637"
+    assert incoming.headers[Header.RELEASE] == "3.2"
+    assert incoming.headers[Header.TRACE_ID] == sent.trace_id
+    assert incoming.headers[Header.IN_REPLY_TO] == sent.als_antwoord_op
 
 
 async def test_message_goes_only_to_its_recipient(broker: Broker, amqp_url: str) -> None:

@@ -6,13 +6,15 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
 from gateway import config
 from gateway.handlers.runner import Event, describe
 from gateway.handlers.service import SIMULATED_ENV, parse_simulated, run_handlers
-from gateway.participants import Registry
+from gateway.participants import Participant, Registry
+from gateway.routing import consumer_counts
 
 
 def register(subcommands: Any) -> None:
@@ -35,6 +37,12 @@ def register(subcommands: Any) -> None:
     parser.add_argument("--port", type=int, help="the gateway's participants' port (default 8443)")
     parser.add_argument("--ops-port", type=int, help="the gateway's ops port (default 8080)")
     parser.add_argument("--quiet", action="store_true", help="do not show each message")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="do not run: exit 0 if the inbox of every simulated participant has a consumer "
+        "(the handlers are up and consuming), 1 if not; for a container healthcheck",
+    )
     parser.set_defaults(func=run)
 
 
@@ -48,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         registry,
         "--simulate" if args.simulate is not None else SIMULATED_ENV,
     )
+    if args.check:
+        return check([s.participant for s in simulated], settings.amqp_url)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -64,4 +74,15 @@ def run(args: argparse.Namespace) -> int:
         await run_handlers(settings, simulated, stop, listeners=[show])
 
     asyncio.run(main())
+    return 0
+
+
+def check(participants: list[Participant], amqp_url: str) -> int:
+    """0 when every participant's inbox has a consumer; 1, naming those without, when not."""
+    counts = asyncio.run(consumer_counts(amqp_url, participants))
+    idle = [p.queue for p in participants if counts[p] == 0]
+    if idle:
+        print(f"gateway handlers: nobody consumes {', '.join(idle)}", file=sys.stderr)
+        return 1
+    print(", ".join(f"{p.queue}: {counts[p]} consumer(s)" for p in participants))
     return 0

@@ -33,6 +33,7 @@ from gateway.identity import participant_from_peercert
 from gateway.ingress import Ingress, Receipt, Submission
 from gateway.participants import Participant, Registry
 from gateway.standard.streaming import STREAM_ABOVE
+from gateway.vsp import Berichtstroom, role_of_vsp
 
 PUSH = "/berichtenservice/berichten/rest-push/v1"
 PULL = "/berichtenservice/berichten/rest-pull/v1"
@@ -123,7 +124,7 @@ async def post_message(request: web.Request) -> web.Response:
     for name in ("traceerId", "conversatieId", "alsAntwoordOp"):
         value = request.query.get(name)
         if value is not None and not is_uuid(value):
-            raise Refused(400, "Invalid parameter", f"{name}={value!r}: expected a UUID")
+            raise _bad_parameter(name, f"{name}={value!r}: expected a UUID")
         references[name] = value.lower() if value else None
     async with request.app[BODY_BUDGET].reserve(_expected(request, limit)):
         payload = await _in_time(request, lambda: _read_body(request, limit))
@@ -200,12 +201,18 @@ def _base_url(request: web.Request) -> str:
     return request.app[BASE_URL] or str(request.url.origin())
 
 
+def _bad_parameter(name: str, problem: str, *, also: str | None = None) -> Refused:
+    """400 for a query parameter, the problem listed under its name (and ``also``'s)."""
+    names = [name] if also is None else [name, also]
+    return Refused(400, "Invalid parameter", problem, errors={n: [problem] for n in names})
+
+
 def _limit(request: web.Request) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return MAX_PULL
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PULL:
-        raise Refused(400, "Invalid parameter", f"limit={raw!r}: expected 1 to {MAX_PULL}")
+        raise _bad_parameter("limit", f"limit={raw!r}: expected 1 to {MAX_PULL}")
     return int(raw)
 
 
@@ -235,6 +242,8 @@ async def pull_search(request: web.Request) -> web.Response:
         # json.loads recurses per nesting level: deep "[[[[..." would otherwise be a 500.
         raise Refused(400, "Invalid Zoekpad", "the body is nested too deeply") from None
     filters = _zoekpad(body, participant(request))
+    if filters is None:
+        return web.json_response([])
     messages = await request.app[INGRESS].ledger.inbox(
         participant(request).key, limit=limit, **filters
     )
@@ -251,7 +260,8 @@ TEXT_LENGTHS = {
 }
 
 
-def _zoekpad(body: object, caller: Participant) -> dict[str, str]:
+def _zoekpad(body: object, caller: Participant) -> dict[str, str] | None:
+    """The ledger filters a zoekpad asks for; None when it can match none of the caller's."""
     if not isinstance(body, dict) or not isinstance(body.get("zoekpadType"), str):
         raise Refused(400, "Invalid Zoekpad", "expected an object with zoekpadType")
     kind = body["zoekpadType"]
@@ -277,25 +287,53 @@ def _zoekpad(body: object, caller: Participant) -> dict[str, str]:
         )
     required, allowed = fields[kind]
     given = set(body) - {"zoekpadType"}
-    errors = [f"{name}: required" for name in sorted(required - given)]
-    errors += [f"{name}: not allowed" for name in sorted(given - allowed)]
+    problems = dict.fromkeys(required - given, "required")
+    problems |= dict.fromkeys(given - allowed, "not allowed")
+    given &= allowed  # of those, what they hold
     for name in given & TEXT_LENGTHS.keys():
         longest = TEXT_LENGTHS[name]
         if not isinstance(body[name], str) or not 1 <= len(body[name]) <= longest:
-            errors.append(f"{name}: expected a string of 1 to {longest} characters")
+            problems[name] = f"expected a string of 1 to {longest} characters"
     for name in given & {"berichtversie", "berichtsubversie"}:
         if whole_number(body[name], 0, 999) is None:
-            errors.append(f"{name}: expected a whole number from 0 to 999")
+            problems[name] = "expected a whole number from 0 to 999"
     for name in given & {"conversatieId", "alsAntwoordOp"}:
         if not isinstance(body[name], str) or not is_uuid(body[name]):
-            errors.append(f"{name}: expected a UUID")
-    if errors:
-        raise Refused(400, "Invalid Zoekpad", f"{kind} has {len(errors)} problem(s)", errors=errors)
+            problems[name] = "expected a UUID"
+    if problems:
+        raise Refused(
+            400,
+            "Invalid Zoekpad",
+            f"{kind} has {len(problems)} problem(s)",
+            errors={name: [f"{name}: {problems[name]}"] for name in sorted(problems)},
+        )
     if kind == "ZoekpadOpBerichtstroom":
-        return {"berichttype": str(body["berichttype"]).upper()}
+        return _berichtstroom_filter(body, caller)
     if kind == "ZoekpadOpConversatieId":
         return {"conversatie_id": str(body["conversatieId"]).lower()}
     return {"als_antwoord_op": str(body["alsAntwoordOp"]).lower()}
+
+
+def _berichtstroom_filter(body: dict[str, Any], caller: Participant) -> dict[str, str] | None:
+    """ZoekpadOpBerichtstroom: the berichttype, and whatever else of the berichtstroom and the
+    geadresseerde it names. Every message the gateway offers has the berichtstroom of
+    ``Berichtstroom`` (version 3, subversion 2, actie Indienen, no subtype) and the caller as its
+    geadresseerde, so those criteria hold for all of the caller's messages or for none."""
+    stroom = Berichtstroom(str(body["berichttype"]).upper())
+    expected: dict[str, object] = {
+        "berichtversie": stroom.berichtversie,
+        "berichtsubversie": stroom.berichtsubversie,
+        "actie": stroom.actie,
+        "geadresseerdeCode": caller.code,
+    }
+    for name, value in expected.items():
+        if name in body and body[name] != value:
+            return None
+    if "berichtsubtype" in body:
+        return None
+    if "geadresseerdeRol" in body and role_of_vsp(body["geadresseerdeRol"]) is not caller.role:
+        return None
+    return {"berichttype": stroom.berichttype}
 
 
 async def payload(request: web.Request) -> web.Response:
@@ -334,11 +372,13 @@ async def statuses(request: web.Request) -> web.Response:
     traceer_id = request.query.get("traceerId")
     conversatie_id = request.query.get("conversatieId")
     if (traceer_id is None) == (conversatie_id is None):
-        raise Refused(400, "Invalid parameters", "give exactly one of traceerId and conversatieId")
+        raise _bad_parameter(
+            "traceerId", "give exactly one of traceerId and conversatieId", also="conversatieId"
+        )
     value = traceer_id or conversatie_id or ""
     if not is_uuid(value):
         name = "traceerId" if traceer_id else "conversatieId"
-        raise Refused(400, "Invalid parameters", f"{name}={value!r}: expected a UUID")
+        raise _bad_parameter(name, f"{name}={value!r}: expected a UUID")
     found = await request.app[INGRESS].ledger.statuses(
         participant(request).key,
         traceer_id=traceer_id.lower() if traceer_id else None,

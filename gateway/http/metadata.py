@@ -32,19 +32,28 @@ ABSENT = object()
 
 
 class _Problems:
+    """Every problem found, by the member it concerns (the VSP's ValidationProblemDetails)."""
+
     def __init__(self) -> None:
-        self.errors: list[str] = []
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, member: str, problem: str) -> None:
+        self.errors.setdefault(member, []).append(f"{member}: {problem}")
+
+    @property
+    def count(self) -> int:
+        return sum(len(problems) for problems in self.errors.values())
 
     def mapping(
         self, value: object, path: str, required: set[str], allowed: set[str]
     ) -> dict[str, Any]:
         if not isinstance(value, dict):
-            self.errors.append(f"{path}: expected an object")
+            self.add(path, "expected an object")
             return {}
         for name in sorted(required - value.keys()):
-            self.errors.append(f"{path}.{name}: required")
+            self.add(f"{path}.{name}", "required")
         for name in sorted(value.keys() - allowed):
-            self.errors.append(f"{path}.{name}: not allowed")
+            self.add(f"{path}.{name}", "not allowed")
         return value
 
     def text(
@@ -53,7 +62,7 @@ class _Problems:
         if value is ABSENT and optional:
             return None
         if not isinstance(value, str) or not 1 <= len(value) <= max_length:
-            self.errors.append(f"{path}: expected a string of 1 to {max_length} characters")
+            self.add(path, f"expected a string of 1 to {max_length} characters")
             return None
         return value
 
@@ -61,14 +70,14 @@ class _Problems:
         if value is ABSENT and optional:
             return None
         if not isinstance(value, str) or not is_uuid(value):
-            self.errors.append(f"{path}: expected a UUID")
+            self.add(path, "expected a UUID")
             return None
         return value.lower()
 
     def pairs(self, value: object, path: str) -> None:
         """A verwerkingscontext: 1 to 100 pairs of a ``sleutel`` and 1 to 100 ``waarde`` texts."""
         if not isinstance(value, list) or not 1 <= len(value) <= 100:
-            self.errors.append(f"{path}: expected a list of 1 to 100 key-value pairs")
+            self.add(path, "expected a list of 1 to 100 key-value pairs")
             return
         for n, item in enumerate(value):
             where = f"{path}[{n}]"
@@ -79,7 +88,7 @@ class _Problems:
                 continue
             waarde = pair["waarde"]
             if not isinstance(waarde, list) or not 1 <= len(waarde) <= 100:
-                self.errors.append(f"{where}.waarde: expected a list of 1 to 100 texts")
+                self.add(f"{where}.waarde", "expected a list of 1 to 100 texts")
                 continue
             for m, text in enumerate(waarde):
                 self.text(text, f"{where}.waarde[{m}]", max_length=250)
@@ -87,7 +96,7 @@ class _Problems:
     def integer(self, value: object, path: str) -> int | None:
         number = whole_number(value, 0, 999)
         if number is None:
-            self.errors.append(f"{path}: expected a whole number from 0 to 999")
+            self.add(path, "expected a whole number from 0 to 999")
         return number
 
 
@@ -148,7 +157,7 @@ def parse_push_metadata(raw: bytes) -> PushMetadata:
     listed = routing.get("geadresseerden")
     if not isinstance(listed, list) or len(listed) > 100:
         if "geadresseerden" in routing:
-            p.errors.append("routeringgegevens.geadresseerden: expected a list of at most 100")
+            p.add("routeringgegevens.geadresseerden", "expected a list of at most 100")
     else:
         for n, item in enumerate(listed):
             path = f"routeringgegevens.geadresseerden[{n}]"
@@ -195,7 +204,7 @@ def parse_push_metadata(raw: bytes) -> PushMetadata:
         raise Refused(
             400,
             "Invalid berichtMetadata",
-            f"berichtMetadata has {len(p.errors)} problem(s)",
+            f"berichtMetadata has {p.count} problem(s)",
             errors=p.errors,
         )
     # No problem recorded means every required value was read.

@@ -1,15 +1,16 @@
 """Every error over HTTP is problem+json (RFC 9457), naming the problem and the VSP code.
 
 The body has the RFC's members (``type``, ``title``, ``status``, ``detail``, ``instance``) and,
-where they apply, ``code`` (the VSP refusal code, BRS13 ...), ``errors`` (every detail, such as
-each XSD error) and ``traceerId``.
+where they apply, ``code`` (the VSP refusal code, BRS13 ...), ``errors`` (every detail, by what
+it concerns, in the shape of the VSP's ValidationProblemDetails: ``{"payload": ["line 44: ...",
+...]}``) and ``traceerId``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
@@ -28,7 +29,7 @@ def problem(
     detail: str = "",
     *,
     code: str | None = None,
-    errors: Sequence[str] = (),
+    errors: Mapping[str, Sequence[str]] | None = None,
     instance: str | None = None,
     **extra: object,
 ) -> web.Response:
@@ -40,7 +41,7 @@ def problem(
     if code:
         body["code"] = code
     if errors:
-        body["errors"] = list(errors)
+        body["errors"] = {member: list(problems) for member, problems in errors.items()}
     body.update({k: v for k, v in extra.items() if v is not None})
     return web.Response(
         status=status,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -18,8 +19,9 @@ from gateway.handlers.follow import Follower
 from gateway.handlers.municipality import Municipality
 from gateway.handlers.policy import Policies
 from gateway.handlers.provider import Provider
-from gateway.handlers.service import Simulated, parse_simulated, run_handlers
+from gateway.handlers.service import SIMULATED_ENV, Simulated, parse_simulated, run_handlers
 from gateway.participants import Participant, Registry
+from gateway.routing import Broker, consumer_counts
 from gateway.scenarios.steps import contracted, verzoek_om_toewijzing
 from gateway.server import Gateway
 from gateway.standard.message_types import MessageType
@@ -171,3 +173,48 @@ async def test_beside_a_real_clock_gateway_handlers_use_the_real_clock(
     assert await Follower.start(running_gateway.ops_url, Policies()) is None
     with pytest.raises(ConfigError, match=f"127.0.0.1:{unused_tcp_port}"):
         await Follower.start(f"http://127.0.0.1:{unused_tcp_port}", Policies())
+
+
+async def check_handlers(amqp_url: str, simulated: str) -> tuple[int, str, str]:
+    """``gateway handlers --check`` in a process of its own, as a container healthcheck runs it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "handlers",
+        "--check",
+        env={"PATH": "/usr/bin:/bin", "GATEWAY_AMQP_URL": amqp_url, SIMULATED_ENV: simulated},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_check_says_whether_every_simulated_inbox_is_consumed(amqp_url: str) -> None:
+    """``--check`` exits 1 naming each inbox without a consumer, and 0 once all are consumed."""
+    simulated = "gemeente-0637:zoetermeer-2020,aanbieder-12345678:autopilot"
+    status, _, err = await check_handlers(amqp_url, simulated)
+    assert status == 1  # not even declared yet
+    assert "nobody consumes inbox.gemeente.0637, inbox.aanbieder.12345678" in err
+    async with Broker.consumer(amqp_url, ZOETERMEER):
+        status, _, err = await check_handlers(amqp_url, simulated)
+        assert status == 1  # declared, one consumed
+        assert "nobody consumes inbox.aanbieder.12345678" in err
+        assert "0637" not in err
+        async with Broker.consumer(amqp_url, PROVIDER):
+            status, out, _ = await check_handlers(amqp_url, simulated)
+            assert status == 0
+            assert "inbox.gemeente.0637: 1 consumer(s)" in out
+            assert "inbox.aanbieder.12345678: 1 consumer(s)" in out
+    status, _, err = await check_handlers(amqp_url, simulated)
+    assert status == 1  # the consumers left
+    assert await consumer_counts(amqp_url, [ZOETERMEER, PROVIDER]) == {ZOETERMEER: 0, PROVIDER: 0}
+
+
+async def test_check_names_an_unreachable_broker() -> None:
+    """With no RabbitMQ to ask, ``--check`` is not healthy either: exit 2, naming the broker."""
+    status, _, err = await check_handlers("amqp://guest:guest@127.0.0.1:1/", "gemeente-0637")
+    assert status == 2
+    assert "127.0.0.1:1" in err

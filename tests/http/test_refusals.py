@@ -48,8 +48,8 @@ async def test_schema_invalid_lists_every_error(
     body = await problem_of(response)
     assert body["code"] == "BRS13"
     errors = body["errors"]
-    assert isinstance(errors, list)
-    assert any("ToewijzingEinddatum" in e and "2027-06-31" in e for e in errors)
+    assert isinstance(errors, dict)
+    assert any("ToewijzingEinddatum" in e and "2027-06-31" in e for e in errors["payload"])
 
 
 async def test_unknown_namespace_is_422_naming_it(running_gateway: RunningGateway) -> None:
