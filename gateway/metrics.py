@@ -46,6 +46,12 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+        self.dead_letters = Counter(
+            "gateway_dead_letters",
+            "Dead letters of the inboxes the gateway handled, by x-death reason and what it did",
+            ["reason", "result"],
+            registry=self.registry,
+        )
         self._exposed = self.registry
         if workers_dir is not None:
             self._exposed = CollectorRegistry()

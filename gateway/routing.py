@@ -8,7 +8,8 @@ connection comes back by itself. aio-pika's exceptions stop here; callers see ``
 The topology, declared idempotently by everybody who connects::
 
     iwmo.route  (topic) --<role>.<code>.#--> inbox.<role>.<code>  quorum, dead letters to iwmo.dead
-    iwmo.dead   (topic) --#-->               iwmo.dead            durable
+    iwmo.dead   (topic) --#-->               iwmo.dead            durable, kept for inspection
+                        --#-->               iwmo.dead.ledger     durable, the gateway's copy
     iwmo.events (topic)                      no queue of its own: subscribers bind their own
 """
 
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 ROUTE_EXCHANGE = "iwmo.route"
 DEAD_LETTER_EXCHANGE = "iwmo.dead"
 DEAD_LETTER_QUEUE = "iwmo.dead"
+# The gateway's own copy of every dead letter, which it records in the ledger and acknowledges
+# (gateway/dead_letters.py); ``iwmo.dead`` keeps the other copy for operators.
+DEAD_LETTER_LEDGER_QUEUE = "iwmo.dead.ledger"
 EVENTS_EXCHANGE = "iwmo.events"
 
 # A handler that keeps requeueing a message it cannot take would loop for ever; after this many
@@ -103,10 +107,15 @@ class RoutedMessage:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A notice on ``iwmo.events``, such as ``sla.late``; the payload is JSON."""
+    """A notice on ``iwmo.events``, such as ``sla.late``; the payload is JSON.
+
+    ``message_id``: an event that may be published again (at least once) keeps its id, so that a
+    subscriber can recognise the repeat.
+    """
 
     routing_key: str
     payload: Mapping[str, object]
+    message_id: str = ""
 
 
 class Broker:
@@ -244,11 +253,16 @@ class Broker:
         )
         await self._publish(self._route, amqp_message, message.routing_key, mandatory=True)
 
-    async def publish_event(self, routing_key: str, payload: Mapping[str, object]) -> None:
-        """Publish a JSON event on ``iwmo.events``; nobody listening is not an error."""
+    async def publish_event(
+        self, routing_key: str, payload: Mapping[str, object], *, message_id: str | None = None
+    ) -> None:
+        """Publish a JSON event on ``iwmo.events``; nobody listening is not an error.
+
+        ``message_id``: the same for every publication of one event (default: a new one).
+        """
         amqp_message = aio_pika.Message(
             body=json.dumps(payload, default=_json_default, separators=(",", ":")).encode(),
-            message_id=str(uuid.uuid4()),
+            message_id=message_id or str(uuid.uuid4()),
             type=routing_key,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
@@ -367,6 +381,16 @@ def message_from_delivery(
     )
 
 
+async def acknowledge(incoming: aio_pika.abc.AbstractIncomingMessage) -> bool:
+    """Ack a delivery; False when the channel it came on is gone (RabbitMQ delivers it again)."""
+    try:
+        await incoming.ack()
+    except CONNECTION_EXCEPTIONS as exc:
+        log.info("could not ack delivery %s, it comes again: %r", incoming.message_id, exc)
+        return False
+    return True
+
+
 def _headers(message: RoutedMessage) -> dict[str, aio_pika.abc.FieldValue]:
     headers: dict[str, aio_pika.abc.FieldValue] = {
         Header.SENDER: message.sender.key,
@@ -411,14 +435,17 @@ async def _connect(
 
 
 async def _declare_exchanges(channel: aio_pika.abc.AbstractRobustChannel) -> None:
-    """Declare the three exchanges and the dead-letter queue."""
+    """Declare the three exchanges and the two dead-letter queues."""
     topic = aio_pika.ExchangeType.TOPIC
     try:
         await channel.declare_exchange(ROUTE_EXCHANGE, topic, durable=True)
         dead = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, topic, durable=True)
         await channel.declare_exchange(EVENTS_EXCHANGE, topic, durable=True)
-        dead_letters = await channel.declare_queue(DEAD_LETTER_QUEUE, durable=True)
-        await dead_letters.bind(dead, "#")
+        # Declared with the exchange, by everybody: a dead letter of an inbox that exists finds
+        # the gateway's queue even while no gateway runs.
+        for name in (DEAD_LETTER_QUEUE, DEAD_LETTER_LEDGER_QUEUE):
+            dead_letters = await channel.declare_queue(name, durable=True)
+            await dead_letters.bind(dead, "#")
     except ChannelPreconditionFailed as exc:
         raise TopologyError(f"an exchange or queue exists with other settings: {exc}") from exc
 
@@ -479,16 +506,19 @@ async def _consume(
 ) -> AsyncIterator[AsyncIterator[aio_pika.abc.AbstractIncomingMessage]]:
     connection = await _connect(url, CONSUMER_CONNECT_TIMEOUT, CONSUMER_RECONNECT_INTERVAL)
     try:
-        channel = await connection.channel()
-        await channel.set_qos(prefetch_count=prefetch)
-        if isinstance(source, Participant):
-            await _declare_exchanges(channel)
-            queue = await _declare_inbox(channel, source)
-        else:
-            try:
+        try:
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=prefetch)
+            if isinstance(source, Participant):
+                await _declare_exchanges(channel)
+                queue = await _declare_inbox(channel, source)
+            else:
                 queue = await channel.get_queue(source, ensure=True)
-            except ChannelNotFoundEntity as exc:
-                raise TopologyError(f"queue {source!r} does not exist") from exc
+        except ChannelNotFoundEntity as exc:
+            raise TopologyError(f"queue {source!r} does not exist") from exc
+        except CONNECTION_EXCEPTIONS as exc:
+            # Lost between connecting and consuming: as unreachable as not connecting at all.
+            raise BrokerUnavailable(f"consuming {source}: {exc!r}") from exc
         async with queue.iterator() as messages:
             yield messages
     finally:
@@ -528,4 +558,8 @@ async def _events(
             raise MalformedDelivery(
                 f"event {incoming.message_id!r} ({incoming.routing_key!r}) is not JSON: {exc}"
             ) from exc
-        yield Event(routing_key=incoming.routing_key or "", payload=payload)
+        yield Event(
+            routing_key=incoming.routing_key or "",
+            payload=payload,
+            message_id=incoming.message_id or "",
+        )

@@ -2,7 +2,8 @@
 
 At start it reads the registry, loads the schemas, opens the ledger (migrating it), connects to
 RabbitMQ (declaring the topology), publishes again anything admitted but never confirmed, and
-then opens the mTLS port for participants and the ops port for operators. At stop it closes
+then opens the mTLS port for participants and the ops port for operators. Beside them run the
+SLA monitor, retention and the dead-letter watch (in the primary worker alone). At stop it closes
 the doors first and lets requests in flight finish.
 """
 
@@ -21,6 +22,7 @@ from aiohttp import web
 from gateway.clock import Clock, clock_from_env
 from gateway.clock_api import add_clock_routes
 from gateway.config import Settings
+from gateway.dead_letters import DeadLetterWatch
 from gateway.deadlines import profile_from_env
 from gateway.errors import ConfigError
 from gateway.handlers.policy import POLICIES_ENV, Policies, parse_table
@@ -91,6 +93,7 @@ class Gateway:
     ops_port: int = 0
     monitor: Monitor | None = None
     retention: RetentionJob | None = None
+    dead_letters: DeadLetterWatch | None = None
     policies: Policies | None = None
     """In simulation mode: the answer policies of the simulated participants."""
 
@@ -107,7 +110,8 @@ class Gateway:
         """Start it all; ``clock`` defaults to GATEWAY_CLOCK (virtual when simulating).
 
         ``worker``: this process is one of several workers (gateway/workers.py); only the
-        primary recovers, binds the ops port and runs the SLA monitor and retention.
+        primary recovers, binds the ops port and runs the SLA monitor, retention and the
+        dead-letter watch.
         """
         primary = worker is None or worker.primary
         registry = registry or Registry.load(settings.registry)
@@ -166,6 +170,7 @@ class Gateway:
             ),
             clock,
         )
+        gateway.dead_letters = DeadLetterWatch(settings.amqp_url, ledger, broker, metrics)
         try:
             # The primary alone, which starts before the other workers serve: what it finds
             # unconfirmed is a stop's or crash's leftover, not another worker's message in flight
@@ -197,6 +202,7 @@ class Gateway:
                 )
                 gateway.monitor.start()
                 gateway.retention.start()
+                gateway.dead_letters.start()
         except BaseException:
             await gateway.stop()
             raise
@@ -258,7 +264,7 @@ class Gateway:
         for runner in reversed(self.runners):
             await runner.cleanup()
         self.runners.clear()
-        for job in (self.monitor, self.retention):
+        for job in (self.monitor, self.retention, self.dead_letters):
             if job is not None:
                 await job.stop()
         await self.broker.close()

@@ -4,8 +4,9 @@ The gateway's Python runs on one core at a time (the GIL). With ``GATEWAY_WORKER
 ``gateway serve`` becomes a supervisor that runs ``python -m gateway serve`` N times, each worker
 told its index in ``GATEWAY_WORKER``. Every worker binds the participants' port with
 SO_REUSEPORT, so the kernel spreads new connections over them. The primary (index 0) alone
-binds the ops port, publishes again what a stop left unconfirmed, and runs the SLA monitor and
-the retention job; it starts first, so that it migrates the ledger before anyone else opens it.
+binds the ops port, publishes again what a stop left unconfirmed, and runs the SLA monitor, the
+retention job and the dead-letter watch; it starts first, so that it migrates the ledger before
+anyone else opens it.
 
 Each worker has a socket to the supervisor: it says there when it serves, the primary hears there
 when all of them do (its ``/readyz`` says ``workers: false`` until then), and a worker whose

@@ -19,6 +19,7 @@ from gateway.config import Settings
 from gateway.errors import BrokerUnavailable, MalformedDelivery, TopologyError, Unroutable
 from gateway.participants import Participant, Registry, Role
 from gateway.routing import (
+    DEAD_LETTER_LEDGER_QUEUE,
     DEAD_LETTER_QUEUE,
     DELIVERY_LIMIT,
     ROUTE_EXCHANGE,
@@ -38,6 +39,7 @@ from tests.fixtures.broker import (
 )
 
 NOT_REGISTERED = Participant(Role.GEMEENTE, "0547", "Leiderdorp")
+DEAD_LETTER_QUEUES = {DEAD_LETTER_QUEUE, DEAD_LETTER_LEDGER_QUEUE}
 REGISTRY = Registry.of((*PARTICIPANTS, NOT_REGISTERED))
 
 
@@ -100,13 +102,14 @@ async def test_topology_is_declared_idempotently(amqp_url: str, amqp_vhost: str)
         broker = await Broker.connect(amqp_url, participants=PARTICIPANTS)
         await broker.ensure_participant(ZOETERMEER)
         await broker.close()
-    assert set(queue_table(amqp_vhost)) == {DEAD_LETTER_QUEUE} | {p.queue for p in PARTICIPANTS}
+    assert set(queue_table(amqp_vhost)) == DEAD_LETTER_QUEUES | {p.queue for p in PARTICIPANTS}
 
 
 async def test_inboxes_are_quorum_queues_with_dead_lettering(
     broker: Broker, amqp_vhost: str
 ) -> None:
-    """Each inbox is a durable quorum queue dead-lettering to iwmo.dead; iwmo.dead is durable."""
+    """Each inbox is a durable quorum queue dead-lettering to iwmo.dead; the two queues of the
+    dead letters are durable."""
     table = queue_table(amqp_vhost)
     for participant in PARTICIPANTS:
         row = table[participant.queue]
@@ -115,7 +118,8 @@ async def test_inboxes_are_quorum_queues_with_dead_lettering(
         arguments = {name: value for name, _type, value in row["arguments"]}
         assert arguments["x-queue-type"] == "quorum"
         assert arguments["x-dead-letter-exchange"] == "iwmo.dead"
-    assert table[DEAD_LETTER_QUEUE]["durable"] is True
+    for name in DEAD_LETTER_QUEUES:
+        assert table[name]["durable"] is True
 
 
 def rabbitmq_table(vhost: str, what: str, *columns: str) -> list[dict[str, Any]]:
@@ -127,7 +131,8 @@ def rabbitmq_table(vhost: str, what: str, *columns: str) -> list[dict[str, Any]]
 
 async def test_exchanges_and_bindings_are_the_designs(broker: Broker, amqp_vhost: str) -> None:
     """iwmo.route, iwmo.dead and iwmo.events are durable topic exchanges; each inbox is bound to
-    iwmo.route by ``<role>.<code>.#`` and nothing else; iwmo.dead takes every dead letter."""
+    iwmo.route by ``<role>.<code>.#`` and nothing else; iwmo.dead gives every dead letter to its
+    queue and to the gateway's."""
     exchanges = {
         row["name"]: (row["type"], row["durable"])
         for row in rabbitmq_table(amqp_vhost, "list_exchanges", "name", "type", "durable")
@@ -145,7 +150,7 @@ async def test_exchanges_and_bindings_are_the_designs(broker: Broker, amqp_vhost
         )
         if row["source_name"]  # the default exchange binds every queue by its name
     }
-    assert bindings == {("iwmo.dead", "iwmo.dead", "#")} | {
+    assert bindings == {("iwmo.dead", "iwmo.dead", "#"), ("iwmo.dead", "iwmo.dead.ledger", "#")} | {
         ("iwmo.route", f"inbox.{p.role}.{p.code}", f"{p.role}.{p.code}.#") for p in PARTICIPANTS
     }
 
@@ -166,7 +171,7 @@ async def test_the_gateway_declares_an_inbox_for_every_registered_participant(
         gateway = await Gateway.start(settings)
         await gateway.stop()
     expected = {f"inbox.{p.role}.{p.code}" for p in Registry.load()}
-    assert set(queue_table(amqp_vhost)) == expected | {DEAD_LETTER_QUEUE}
+    assert set(queue_table(amqp_vhost)) == expected | DEAD_LETTER_QUEUES
 
 
 async def test_published_message_arrives_with_every_property(broker: Broker, amqp_url: str) -> None:

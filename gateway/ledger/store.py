@@ -3,7 +3,10 @@
 A message is admitted in the state ``WordtVerwerkt`` before it is published and moves to
 ``WordtAangeboden`` once the broker confirmed it; a message that never got its confirm is either
 removed (the sender got an error and may retry) or published again at the next start. That is
-what lets a 2xx mean "stored and routed" without ever losing one.
+what lets a 2xx mean "stored and routed" without ever losing one. From ``WordtAangeboden`` a
+message becomes ``Bezorgd`` (confirmed or answered), or ``AanbiedenMislukt`` /
+``BezorgingAfgebroken`` when RabbitMQ dead-letters it from its recipient's inbox
+(gateway/dead_letters.py).
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ _EMPTY_PAYLOAD = payloads.insert().values(
 
 # What a recipient may still fetch: handed to the broker, not yet confirmed.
 READY = (Berichtstatus.WORDT_AANGEBODEN.value,)
+
+# Where a message ends that RabbitMQ dead-lettered from its recipient's inbox.
+UNDELIVERABLE = (Berichtstatus.AANBIEDEN_MISLUKT, Berichtstatus.BEZORGING_AFGEBROKEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +398,42 @@ class Ledger:
             recipient=recipient,
             confirm=True,
         )
+
+    async def undeliverable(
+        self, traceer_id: str, outcome: Berichtstatus, *, recipient: str
+    ) -> bool:
+        """RabbitMQ gave up offering the message to ``recipient`` (a dead letter of its inbox):
+        ``AanbiedenMislukt`` or ``BezorgingAfgebroken``. False when nothing moved: the message
+        is not ``recipient``'s, or it is past being on offer (``Bezorgd``, or moved before).
+
+        A message still ``WordtVerwerkt`` moves too: the dead letter proves that the broker took
+        it, and the ingress only had not yet recorded that (it will then find nothing to move).
+        """
+        if outcome not in UNDELIVERABLE:
+            raise ValueError(f"{outcome}: not a status of a message that could not be offered")
+        now = self._now()
+        on_offer = _MOVES[True, False]
+        common = {"traceer": traceer_id, "to": outcome.value, "at": now, "addressed_to": recipient}
+
+        def write(connection: Connection) -> bool:
+            offered = {**common, "from": [Berichtstatus.WORDT_AANGEBODEN.value]}
+            if connection.execute(on_offer, offered).rowcount:
+                _history(connection, traceer_id, now, outcome)
+                return True
+            unmarked = {**common, "from": [Berichtstatus.WORDT_VERWERKT.value]}
+            if connection.execute(on_offer, unmarked).rowcount:
+                _history(
+                    connection,
+                    traceer_id,
+                    now,
+                    Berichtstatus.VERWERKING_VOLTOOID,
+                    Berichtstatus.WORDT_AANGEBODEN,
+                    outcome,
+                )
+                return True
+            return False
+
+        return await self._writer.run(write)
 
     async def _move(
         self,

@@ -119,6 +119,105 @@ async def test_delivery_and_history(ledger: Ledger) -> None:
     ]
 
 
+OFFERED = [
+    Berichtstatus.ONTVANGEN,
+    Berichtstatus.WORDT_VERWERKT,
+    Berichtstatus.VERWERKING_VOLTOOID,
+    Berichtstatus.WORDT_AANGEBODEN,
+]
+
+
+@pytest.mark.parametrize(
+    "outcome", [Berichtstatus.AANBIEDEN_MISLUKT, Berichtstatus.BEZORGING_AFGEBROKEN]
+)
+async def test_undeliverable_message_moves_once_and_leaves_the_inbox(
+    ledger: Ledger, outcome: Berichtstatus
+) -> None:
+    """A dead-lettered message on offer takes its outcome once, in its history too, and can no
+    longer be listed, downloaded or confirmed by its recipient."""
+    message = new_message()
+    await ledger.admit(message)
+    await ledger.routed(message.traceer_id)
+
+    assert await ledger.undeliverable(message.traceer_id, outcome, recipient=MUNICIPALITY)
+    assert not await ledger.undeliverable(message.traceer_id, outcome, recipient=MUNICIPALITY)
+    other = next(
+        s
+        for s in (Berichtstatus.AANBIEDEN_MISLUKT, Berichtstatus.BEZORGING_AFGEBROKEN)
+        if s is not outcome
+    )
+    assert not await ledger.undeliverable(message.traceer_id, other, recipient=MUNICIPALITY)
+
+    stored = await ledger.get(message.traceer_id)
+    assert stored is not None
+    assert stored.status is outcome
+    assert [s for s, _ in await ledger.history(message.traceer_id)] == [*OFFERED, outcome]
+    assert await ledger.inbox(MUNICIPALITY, limit=10) == []
+    assert await ledger.payload(MUNICIPALITY, message.traceer_id) is None
+    assert not await ledger.delivered(message.traceer_id, recipient=MUNICIPALITY)
+    [status] = await ledger.statuses(PROVIDER, traceer_id=message.traceer_id)
+    assert status.status is outcome
+
+
+async def test_delivered_message_stays_delivered_after_a_dead_letter(ledger: Ledger) -> None:
+    """A message already Bezorgd is not moved by a dead letter of a copy of it."""
+    message = new_message()
+    await ledger.admit(message)
+    await ledger.routed(message.traceer_id)
+    await ledger.delivered(message.traceer_id, recipient=MUNICIPALITY)
+    assert not await ledger.undeliverable(
+        message.traceer_id, Berichtstatus.AANBIEDEN_MISLUKT, recipient=MUNICIPALITY
+    )
+    stored = await ledger.get(message.traceer_id)
+    assert stored is not None
+    assert stored.status is Berichtstatus.BEZORGD
+    assert [s for s, _ in await ledger.history(message.traceer_id)] == [
+        *OFFERED,
+        Berichtstatus.BEZORGD,
+    ]
+
+
+async def test_undeliverable_needs_the_inbox_of_the_recipient(ledger: Ledger) -> None:
+    """Only a dead letter of the message's own recipient's inbox moves it."""
+    message = new_message()
+    await ledger.admit(message)
+    await ledger.routed(message.traceer_id)
+    assert not await ledger.undeliverable(
+        message.traceer_id, Berichtstatus.AANBIEDEN_MISLUKT, recipient=PROVIDER
+    )
+    assert not await ledger.undeliverable(
+        str(uuid.uuid4()), Berichtstatus.AANBIEDEN_MISLUKT, recipient=MUNICIPALITY
+    )
+    stored = await ledger.get(message.traceer_id)
+    assert stored is not None
+    assert stored.status is Berichtstatus.WORDT_AANGEBODEN
+
+
+async def test_undeliverable_before_the_confirm_was_recorded(ledger: Ledger) -> None:
+    """A dead letter that overtakes the ingress's record of the confirm still moves the message,
+    with the steps the broker's having it implies; the late record then changes nothing."""
+    message = new_message()
+    await ledger.admit(message)
+    assert await ledger.undeliverable(
+        message.traceer_id, Berichtstatus.AANBIEDEN_MISLUKT, recipient=MUNICIPALITY
+    )
+    await ledger.routed(message.traceer_id)
+    stored = await ledger.get(message.traceer_id)
+    assert stored is not None
+    assert stored.status is Berichtstatus.AANBIEDEN_MISLUKT
+    assert [s for s, _ in await ledger.history(message.traceer_id)] == [
+        *OFFERED,
+        Berichtstatus.AANBIEDEN_MISLUKT,
+    ]
+    assert await ledger.unconfirmed_by_broker() == []
+
+
+async def test_undeliverable_takes_only_its_two_statuses(ledger: Ledger) -> None:
+    """Asking for any other status is a programming error, refused before the ledger is touched."""
+    with pytest.raises(ValueError, match="Bezorgd"):
+        await ledger.undeliverable(str(uuid.uuid4()), Berichtstatus.BEZORGD, recipient=PROVIDER)
+
+
 async def test_refusal_is_visible_to_its_sender_only(ledger: Ledger) -> None:
     """A refused message keeps its meldingen for the status API of its own sender."""
     traceer_id = str(uuid.uuid4())
