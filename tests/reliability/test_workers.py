@@ -10,11 +10,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aio_pika
 import aiohttp
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.routing import DEAD_LETTER_LEDGER_QUEUE
 from gateway.tls import client_context
 from tests.hostile.rawhttp import Answer, Request, send
 from tests.reliability.process import (
@@ -139,6 +141,21 @@ async def ready(gateway: GatewayProcess) -> bool:
         return False
 
 
+async def dead_letter_consumers(amqp_url: str) -> int:
+    """How many consumers the gateway's dead-letter queue has."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(DEAD_LETTER_LEDGER_QUEUE, passive=True)
+        return queue.declaration_result.consumer_count or 0
+    finally:
+        await connection.close()
+
+
+async def ledger_consumers(amqp_url: str) -> bool:
+    return await dead_letter_consumers(amqp_url) > 0
+
+
 def payloads(example: bytes, count: int) -> list[bytes]:
     run = uuid.uuid4().hex[:4]
     return [wmo305(example, f"{run}{n:08d}") for n in range(count)]
@@ -166,6 +183,11 @@ async def test_two_workers_share_the_uploads_and_count_them_together(
             "ledger": True,
             "workers": True,
         }
+
+    # The dead-letter watch runs in the primary alone: one consumer on its queue, not two.
+    await eventually("the primary consumes iwmo.dead.ledger", lambda: ledger_consumers(amqp_url))
+    await asyncio.sleep(0.5)  # time for a second one to appear, were there one
+    assert await dead_letter_consumers(amqp_url) == 1
 
     traceer_ids, statuses, errors = await upload(
         gateway_process, certs_dir, payloads(example, UPLOADS)
