@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import uuid
 from collections.abc import Mapping
@@ -59,7 +60,7 @@ FIRST_RETRY = 1.0
 LAST_RETRY = 30.0
 
 
-class Result:
+class Result(enum.StrEnum):
     """What the watch did with one dead letter (the ``result`` label of the counter)."""
 
     MOVED = "moved"
@@ -230,7 +231,7 @@ class DeadLetterWatch:
             await asyncio.sleep(pause)
             pause = min(pause * 2, LAST_RETRY)
 
-    async def handle(self, incoming: AbstractIncomingMessage) -> str:
+    async def handle(self, incoming: AbstractIncomingMessage) -> Result:
         """Record one dead letter, then ack it; the ``Result``.
 
         While the ledger or the broker cannot take what is to be recorded, it tries again and
@@ -274,7 +275,7 @@ class DeadLetterWatch:
 
     async def _record(
         self, dead: DeadLetter, recipient: Participant, outcome: Berichtstatus
-    ) -> str:
+    ) -> Result:
         moved = await self.ledger.undeliverable(dead.traceer_id, outcome, recipient=recipient.key)
         stored = await self.ledger.get(dead.traceer_id)
         if stored is None or stored.recipient != recipient.key:
