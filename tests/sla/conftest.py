@@ -56,9 +56,9 @@ class Admitter:
     ) -> StoredMessage:
         """Admit the example ``name`` with text replaced (``{"old": "new"}``); return its row."""
         payload = example(self.reference, name)
-        for old, new in (replace or {}).items():
-            assert old.encode() in payload, f"{old!r} not in {name}"
-            payload = payload.replace(old.encode(), new.encode())
+        for before, after in (replace or {}).items():
+            assert before.encode() in payload, f"{before!r} not in {name}"
+            payload = payload.replace(before.encode(), after.encode())
         doc = parse_xml(payload)
         message_type = self.catalog.identify(doc)
         header = self.catalog.header(doc, message_type)
