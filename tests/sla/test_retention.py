@@ -141,3 +141,24 @@ async def test_met_obligation_of_a_running_assignment_is_kept(
         ("WMO305", True),
         ("WMO307", False),
     ]
+
+
+async def test_other_limits_are_kept_to(
+    admitter: Admitter, sla_ledger: Ledger, clock: VirtualClock
+) -> None:
+    """Three months and 48 hours instead of the defaults: nothing goes at the VSP's limits."""
+    stored = await admitter.admit("WMO301")
+    assert await sla_ledger.delivered(stored.traceer_id)
+    policy = RetentionPolicy(months=3, payload_after_confirm=timedelta(hours=48))
+
+    clock.advance(timedelta(hours=47))
+    assert (await purge(sla_ledger, policy, clock.now())).payloads == 0
+    clock.advance(timedelta(hours=1))
+    assert (await purge(sla_ledger, policy, clock.now())).payloads == 1
+
+    clock.set(months_before(MONDAY, -2) + timedelta(days=1))  # past two months, not three
+    assert (await purge(sla_ledger, policy, clock.now())).messages == 0
+    assert await sla_ledger.get(stored.traceer_id) is not None
+    clock.set(months_before(MONDAY, -3) + timedelta(seconds=1))
+    assert (await purge(sla_ledger, policy, clock.now())).messages == 1
+    assert await sla_ledger.get(stored.traceer_id) is None
