@@ -131,12 +131,13 @@ def store(sla_ledger: Ledger) -> ObligationStore:
 
 @pytest.fixture
 async def simulated_gateway(
-    certs_dir: Path, amqp_url: str, tmp_path: Path
+    certs_dir: Path, amqp_url: str, db_url: str
 ) -> AsyncIterator[RunningGateway]:
-    """``gateway serve --simulate``: the virtual clock (Monday 14 August 2023) and admin routes."""
+    """``gateway serve --simulate``: the virtual clock (Monday 14 August 2023) and admin routes,
+    on each database kind."""
     settings = Settings(
         amqp_url=amqp_url,
-        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        db_url=db_url,
         certs_dir=certs_dir,
         port=0,
         ops_port=0,
