@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from gateway import config
 from gateway.clock import VirtualClock
 from gateway.errors import ConfigError
-from gateway.ledger import Ledger
+from gateway.ledger import Ledger, retention
 from gateway.ledger.retention import (
     Purged,
     RetentionJob,
@@ -162,3 +162,38 @@ async def test_other_limits_are_kept_to(
     clock.set(months_before(MONDAY, -3) + timedelta(seconds=1))
     assert (await purge(sla_ledger, policy, clock.now())).messages == 1
     assert await sla_ledger.get(stored.traceer_id) is None
+
+
+async def test_a_clock_move_during_a_run_is_not_missed(
+    admitter: Admitter,
+    sla_ledger: Ledger,
+    clock: VirtualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The clock moved past the payload's 24 hours while a run was busy (a slow ledger): the
+    job runs again at once instead of waiting for the next move."""
+    stored = await admitter.admit("WMO301")
+    assert await sla_ledger.delivered(stored.traceer_id)
+    real_purge = retention.purge
+    runs: list[datetime] = []
+
+    async def purge_while_the_clock_moves(
+        ledger: Ledger, policy: RetentionPolicy, now: datetime
+    ) -> Purged:
+        runs.append(now)
+        if len(runs) == 1:
+            clock.advance(timedelta(hours=25))
+        return await real_purge(ledger, policy, now)
+
+    monkeypatch.setattr(retention, "purge", purge_while_the_clock_moves)
+    job = RetentionJob(sla_ledger, RetentionPolicy(), clock)
+    job.start()
+    try:
+        for _ in range(100):
+            if await sla_ledger.payload_of(stored.traceer_id) is None:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail(f"payload kept after runs at {runs}; the clock is at {clock.now()}")
+    finally:
+        await job.stop()
