@@ -56,9 +56,9 @@ class Admitter:
     ) -> StoredMessage:
         """Admit the example ``name`` with text replaced (``{"old": "new"}``); return its row."""
         payload = example(self.reference, name)
-        for old, new in (replace or {}).items():
-            assert old.encode() in payload, f"{old!r} not in {name}"
-            payload = payload.replace(old.encode(), new.encode())
+        for before, after in (replace or {}).items():
+            assert before.encode() in payload, f"{before!r} not in {name}"
+            payload = payload.replace(before.encode(), after.encode())
         doc = parse_xml(payload)
         message_type = self.catalog.identify(doc)
         header = self.catalog.header(doc, message_type)
@@ -131,12 +131,13 @@ def store(sla_ledger: Ledger) -> ObligationStore:
 
 @pytest.fixture
 async def simulated_gateway(
-    certs_dir: Path, amqp_url: str, tmp_path: Path
+    certs_dir: Path, amqp_url: str, db_url: str
 ) -> AsyncIterator[RunningGateway]:
-    """``gateway serve --simulate``: the virtual clock (Monday 14 August 2023) and admin routes."""
+    """``gateway serve --simulate``: the virtual clock (Monday 14 August 2023) and admin routes,
+    on each database kind."""
     settings = Settings(
         amqp_url=amqp_url,
-        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        db_url=db_url,
         certs_dir=certs_dir,
         port=0,
         ops_port=0,
