@@ -27,7 +27,7 @@ DIEMEN, PROVIDER = party("0384"), party("42420001")
 def payload_kept(ledger: Path, traceer_id: str) -> bool:
     with sqlite3.connect(ledger) as connection:
         [(kept,)] = connection.execute(
-            "SELECT payload IS NOT NULL FROM messages WHERE traceer_id = ?", (traceer_id,)
+            "SELECT count(*) FROM payloads WHERE traceer_id = ?", (traceer_id,)
         ).fetchall()
     return bool(kept)
 
