@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -197,3 +199,19 @@ def test_a_huge_bad_value_gives_a_short_error(examples: list[Example]) -> None:
     assert time.perf_counter() - started < 5
     assert [i.element for i in issues] == ["Commentaar"]
     assert len(issues[0].reason) <= 400
+
+
+def test_xmlschema_stays_off_the_hot_path(examples: list[Example]) -> None:
+    """The server, the ingress and `gateway validate` never import xmlschema (~100x lxml)."""
+    example = next(e for e in examples if e.name == "iwmo-3.2/examples/WMO323.xml")
+    program = (
+        "import sys, gateway.server, gateway.ingress, gateway.cli, gateway.handlers.municipality\n"
+        "from gateway.cli import main\n"
+        f"assert main(['validate', {str(example.path)!r}]) == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'xmlschema'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "schema valid" in done.stdout
+    assert done.stdout.splitlines()[-1] == "[]"
