@@ -101,6 +101,20 @@ def test_jw318_is_rejected_naming_the_misplaced_retourcode(examples: list[Exampl
     assert "RetourCodes" in issues[0].reason
 
 
+def test_a_pattern_in_a_reason_keeps_its_quantifiers(examples: list[Example]) -> None:
+    """Namespaces are taken out of a reason, the {9} of a pattern is not: '[0-9]{9}'."""
+    example = next(e for e in examples if e.name == "iwmo-3.2/examples/WMO301.xml")
+    doc = _doc(example)
+    bsn = doc.getroot().find(".//{*}Client/{*}Bsn")
+    assert bsn is not None
+    bsn.text = "12"
+    issues = default_catalog().issues(doc)
+    assert [i.element for i in issues] == ["Bsn"]
+    assert issues[0].reason == (
+        "[facet 'pattern'] The value '12' is not accepted by the pattern '[0-9]{9}'."
+    )
+
+
 def test_an_unknown_namespace_is_named() -> None:
     """A root in a namespace we do not know is UnknownMessageError naming that namespace."""
     doc = parse_xml(b'<Bericht xmlns="http://www.istandaarden.nl/iwmo/3_2/wmo399/schema"/>')
