@@ -146,7 +146,8 @@ class RetentionJob(ClockJob):
             self._wake.clear()
             ran_at = self.clock.now()
             try:
-                await self.run_once(ran_at)
+                async with self._round():
+                    await self.run_once(ran_at)
             except LedgerUnavailable as exc:
                 log.warning("%s", exc)
             await self._sleep(ran_at, ran_at + self.policy.interval)

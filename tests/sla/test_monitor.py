@@ -94,6 +94,56 @@ async def test_gauges_count_met_on_time_and_met_late(
     assert [payload["owed"] for _key, payload in published.events] == ["WMO305"]
 
 
+class Held(Collected):
+    """Publishes only when let go: a round caught in the middle of announcing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def publish_event(self, routing_key: str, payload: Mapping[str, object]) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await super().publish_event(routing_key, payload)
+
+
+async def test_stopping_lets_the_round_in_progress_announce_what_it_claimed(
+    admitter: Admitter, store: ObligationStore, clock: VirtualClock
+) -> None:
+    """stop() during a round waits for it: the obligation it claimed late is announced, once."""
+    registry = CollectorRegistry()
+    held = Held()
+    monitor = Monitor(store, clock, held, SlaMetrics(registry), poll=30.0)
+    await admitter.admit("WMO301")
+    monitor.start()
+    clock.advance_working_days(4)  # the 302 is late: the next round claims it, then announces
+    async with asyncio.timeout(10):
+        await held.entered.wait()
+    stopping = asyncio.create_task(monitor.stop())
+    await asyncio.sleep(0.1)
+    assert not stopping.done()  # it waits for the round, it does not cut it
+    held.release.set()
+    async with asyncio.timeout(10):
+        await stopping
+
+    assert [payload["owed"] for _key, payload in held.events] == ["WMO302"]
+    announced = "gateway_sla_late_events_total"
+    assert sample(registry, announced, "WMO302", "aanbieder-42420001") == 1.0
+    assert await monitor.check() == []  # claimed and announced: not again
+
+
+async def test_stopping_between_rounds_is_at_once(
+    store: ObligationStore, clock: VirtualClock
+) -> None:
+    """A monitor waiting for its next round stops without waiting for it."""
+    monitor = Monitor(store, clock, Collected(), SlaMetrics(CollectorRegistry()), poll=3600.0)
+    monitor.start()
+    await asyncio.sleep(0.2)  # the first round is over; it sleeps until the next poll
+    async with asyncio.timeout(2):
+        await monitor.stop()
+
+
 def test_a_tally_that_is_gone_leaves_the_gauges() -> None:
     """The gauges show the last tallies only: a pair whose obligations were deleted disappears."""
     registry = CollectorRegistry()
