@@ -7,9 +7,11 @@ go through the real gateway instead.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -149,3 +151,20 @@ async def simulated_gateway(
         yield running
     finally:
         await running.close()
+
+
+async def gateway_sla(*args: str, env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+    """Run ``gateway sla ARGS`` as a process of its own: exit status, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "sla",
+        *args,
+        env=None if env is None else dict(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import sys
 import uuid
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from gateway.routing import Broker
 from gateway.sla.monitor import LATE_EVENT
 from tests.fixtures.gateway import PULL_URL, PUSH_URL
 from tests.reliability.process import GatewayProcess, participant_session
-from tests.sla.conftest import example, party
+from tests.sla.conftest import example, gateway_sla, party
 
 DIEMEN, PROVIDER = party("0384"), party("42420001")
 
@@ -32,19 +31,10 @@ def payload_kept(ledger: Path, traceer_id: str) -> bool:
     return bool(kept)
 
 
-async def gateway_sla(*args: str) -> list[dict[str, object]]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "sla",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    return [json.loads(line) for line in out.decode().splitlines()]
+async def sla_report(*args: str) -> list[dict[str, object]]:
+    code, out, err = await gateway_sla(*args)
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
 
 
 async def test_serve_simulate_advancing_the_clock_makes_lateness_and_retention_immediate(
@@ -87,7 +77,7 @@ async def test_serve_simulate_advancing_the_clock_makes_lateness_and_retention_i
         municipality.post(f"{gateway.base_url}{PUSH_URL}", data=form) as response,
     ):
         assert response.status == 204, await response.text()
-    assert await gateway_sla("--ops-url", ops, "--json", "--late") == []
+    assert await sla_report("--ops-url", ops, "--json", "--late") == []
 
     async with aiohttp.ClientSession() as session, Broker.events(amqp_url, LATE_EVENT) as events:
         async with session.post(
@@ -95,7 +85,7 @@ async def test_serve_simulate_advancing_the_clock_makes_lateness_and_retention_i
         ) as moved:  # Friday 18 August 10:00: past the 302's due (Thursday, 24:00)
             assert moved.status == 200, await moved.text()
         # No wait, no poll: the very next report already says late.
-        [late] = await gateway_sla("--ops-url", ops, "--json", "--late")
+        [late] = await sla_report("--ops-url", ops, "--json", "--late")
         assert (late["owed"], late["by"], late["to"], late["met"], late["late"]) == (
             "WMO302",
             "42420001",
