@@ -7,22 +7,34 @@ external software does.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 
-from gateway.errors import GatewayError
+from gateway.errors import (
+    ChecksumMismatch,
+    ConfigError,
+    GatewayError,
+    GatewayUnreachable,
+    MessageError,
+)
 from gateway.participants import Participant
+from gateway.pki import CA_CERT
+from gateway.standard.catalog import Catalog, default_catalog
 from gateway.standard.message_types import SUBVERSIE, VERSIE, MessageType
+from gateway.standard.xmlsafe import parse_xml
 from gateway.tls import client_context
-from gateway.vsp import ACTIE, VSP_ROLES
+from gateway.vsp import ACTIE, MAX_PULL, VSP_ROLES
 
 PUSH_PATH = "/berichtenservice/berichten/rest-push/v1/berichten"
 PULL_PATH = "/berichtenservice/berichten/rest-pull/v1/berichten"
@@ -42,10 +54,69 @@ class SubmitRefused(GatewayError):
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """A submission the gateway accepted."""
+    """A submission the gateway accepted: its ids, the HTTP status, and for ``POST
+    /v1/messages`` the receipt (berichttype, ontvanger, berichtstatus, herhaald)."""
 
     traceer_id: str
     conversatie_id: str
+    status: int = 204
+    receipt: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Addressing:
+    """What push metadata says of a message, as the message's own header says it."""
+
+    message_type: MessageType
+    recipient: Participant
+
+
+def addressing(payload: bytes, catalog: Catalog | None = None) -> Addressing:
+    """The message type (by its root namespace) and the recipient (by its Header) of a message.
+
+    The message is parsed safely but not validated: judging it is the gateway's job. Raises a
+    ``MessageError`` when there is no message type or recipient to read.
+    """
+    doc = parse_xml(payload)
+    catalog = catalog or default_catalog()
+    message_type = catalog.identify(doc)
+    header = catalog.header(doc, message_type)
+    # A retour that copies its original's header (302, 306, ...; IV028) is addressed to the
+    # original's sender, whom its Afzender names.
+    element, code = (
+        ("Afzender", header.afzender)
+        if message_type.copies_header
+        else ("Ontvanger", header.ontvanger)
+    )
+    try:
+        recipient = Participant(message_type.receiver_role, code)
+    except ConfigError:
+        raise MessageError(
+            f"the {message_type} header's {element} {code!r} is not a "
+            f"{message_type.receiver_role} code"
+        ) from None
+    return Addressing(message_type, recipient)
+
+
+def verify_checksum(traceer_id: str, body: bytes, expected: str) -> None:
+    """Raise ``ChecksumMismatch`` unless ``body`` has the SHA-256 ``expected`` (hexadecimal)."""
+    actual = hashlib.sha256(body).hexdigest()
+    if actual != expected.strip().lower():
+        raise ChecksumMismatch(traceer_id, expected, actual)
+
+
+def digest_of(headers: Mapping[str, str]) -> str | None:
+    """The SHA-256 a payload download announces (``Repr-Digest``, else ``Digest``), in hex."""
+    for name, prefix, suffix in (("Repr-Digest", "sha-256=:", ":"), ("Digest", "sha-256=", "")):
+        for item in headers.get(name, "").split(","):
+            item = item.strip()
+            if item.lower().startswith(prefix) and item.endswith(suffix):
+                encoded = item[len(prefix) : len(item) - len(suffix)]
+                try:
+                    return base64.b64decode(encoded, validate=True).hex()
+                except (binascii.Error, ValueError):
+                    return None
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +129,11 @@ class Incoming:
     berichttype: str
     sender: str
     metadata: Mapping[str, Any]
+
+    @property
+    def checksum(self) -> str:
+        """The payload's SHA-256 as the list gives it (hexadecimal)."""
+        return str(self.metadata["basisgegevens"]["payload"]["checksum"]["waarde"])
 
 
 class GatewayClient:
@@ -74,6 +150,8 @@ class GatewayClient:
         self.base_url = base_url.rstrip("/")
         self.participant = participant
         self._context = client_context(certs_dir, participant)
+        self._ca = certs_dir / CA_CERT
+        self._certificate = certs_dir / f"{participant.key}.crt"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -102,6 +180,39 @@ class GatewayClient:
         if self._session is None:
             raise RuntimeError("use the client in 'async with'")
         return self._session
+
+    @asynccontextmanager
+    async def _call(
+        self, method: str, url: str, **options: Any
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One request; aiohttp's errors of getting no answer become ``GatewayUnreachable``."""
+        try:
+            async with self.session.request(method, url, **options) as response:
+                yield response
+        except aiohttp.ClientConnectorCertificateError as exc:
+            reason = f"its certificate is not one {self._ca} vouches for ({exc.certificate_error})"
+            raise GatewayUnreachable(self.base_url, reason) from exc
+        except aiohttp.ClientConnectorError as exc:
+            refused = isinstance(exc.os_error, ConnectionRefusedError)
+            reason = "connection refused" if refused else str(exc.os_error or exc)
+            raise GatewayUnreachable(self.base_url, reason) from exc
+        except aiohttp.ClientResponseError as exc:
+            raise GatewayError(f"{method} {url}: unexpected answer ({exc.message})") from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            # In TLS 1.3 a client certificate is judged after the handshake: the gateway just
+            # closes the connection on one its CA did not issue.
+            reason = (
+                "it closed the connection without an answer, as it does when it does not take "
+                f"the client certificate {self._certificate}"
+            )
+            raise GatewayUnreachable(self.base_url, reason) from exc
+        except aiohttp.ClientError as exc:
+            # A TLS alert (a revoked or expired client certificate), a connection reset, a body
+            # cut short.
+            raise GatewayUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
+        except TimeoutError as exc:
+            reason = f"no answer within {self._timeout.total:g} seconds"
+            raise GatewayUnreachable(self.base_url, reason) from exc
 
     async def push(
         self,
@@ -141,27 +252,29 @@ class GatewayClient:
         form.add_field(
             "payload", payload, content_type="application/octet-stream", filename="bericht.xml"
         )
-        async with self.session.post(f"{self.base_url}{PUSH_PATH}", data=form) as response:
+        async with self._call("POST", f"{self.base_url}{PUSH_PATH}", data=form) as response:
             if response.status != 204:
                 raise SubmitRefused(response.status, await _problem(response))
-        return Sent(refs["traceerId"], refs["conversatieId"])
+        return Sent(refs["traceerId"], refs["conversatieId"], response.status)
 
-    async def post(self, payload: bytes) -> Sent:
-        """Submit the bare XML (``POST /v1/messages``)."""
-        async with self.session.post(
+    async def post(self, payload: bytes, *, traceer_id: str | None = None) -> Sent:
+        """Submit the bare XML (``POST /v1/messages``); the receipt says what became of it."""
+        async with self._call(
+            "POST",
             f"{self.base_url}/v1/messages",
             data=payload,
+            params={"traceerId": traceer_id} if traceer_id else None,
             headers={"Content-Type": "application/xml"},
         ) as response:
             if response.status != 202:
                 raise SubmitRefused(response.status, await _problem(response))
             receipt = await response.json()
-        return Sent(receipt["traceerId"], receipt["conversatieId"])
+        return Sent(receipt["traceerId"], receipt["conversatieId"], response.status, receipt)
 
-    async def inbox(self, limit: int = 250) -> list[Incoming]:
+    async def inbox(self, limit: int = MAX_PULL) -> list[Incoming]:
         """The oldest messages waiting for this participant."""
-        async with self.session.get(
-            f"{self.base_url}{PULL_PATH}", params={"limit": str(limit)}
+        async with self._call(
+            "GET", f"{self.base_url}{PULL_PATH}", params={"limit": str(limit)}
         ) as response:
             if response.status != 200:
                 raise SubmitRefused(response.status, await _problem(response))
@@ -171,17 +284,31 @@ class GatewayClient:
     async def download(self, incoming: Incoming) -> bytes:
         """The payload, checked against the checksum of the list."""
         url = incoming.metadata["basisgegevens"]["payload"]["url"]
-        async with self.session.get(url) as response:
+        async with self._call("GET", url) as response:
             if response.status != 200:
                 raise SubmitRefused(response.status, await _problem(response))
             body = await response.read()
-        expected = incoming.metadata["basisgegevens"]["payload"]["checksum"]["waarde"]
-        if hashlib.sha256(body).hexdigest() != expected:
-            raise GatewayError(f"payload of {incoming.traceer_id}: checksum mismatch")
+        verify_checksum(incoming.traceer_id, body, incoming.checksum)
+        return body
+
+    async def fetch(self, traceer_id: str, *, sha256: str | None = None) -> bytes:
+        """Download a payload by traceerId from this client's gateway, checked against
+        ``sha256`` (the list's checksum) or, without it, the digest sent with it."""
+        async with self._call(
+            "GET", f"{self.base_url}{PULL_PATH}/{traceer_id}/payload"
+        ) as response:
+            if response.status != 200:
+                raise SubmitRefused(response.status, await _problem(response))
+            body = await response.read()
+            expected = sha256 or digest_of(response.headers)
+        if expected is None:
+            raise GatewayError(f"payload of {traceer_id}: the gateway sent no SHA-256 with it")
+        verify_checksum(traceer_id, body, expected)
         return body
 
     async def confirm(self, traceer_id: str) -> None:
-        async with self.session.delete(f"{self.base_url}{PULL_PATH}/{traceer_id}") as response:
+        """Confirm receipt (the message becomes Bezorgd and leaves the list)."""
+        async with self._call("DELETE", f"{self.base_url}{PULL_PATH}/{traceer_id}") as response:
             if response.status != 202:
                 raise SubmitRefused(response.status, await _problem(response))
 
@@ -191,7 +318,7 @@ class GatewayClient:
         params = (
             {"traceerId": traceer_id} if traceer_id else {"conversatieId": conversatie_id or ""}
         )
-        async with self.session.get(f"{self.base_url}{STATUS_PATH}", params=params) as response:
+        async with self._call("GET", f"{self.base_url}{STATUS_PATH}", params=params) as response:
             if response.status != 200:
                 raise SubmitRefused(response.status, await _problem(response))
             result: list[dict[str, Any]] = await response.json()

@@ -61,6 +61,8 @@ class Settings:
     uvloop: bool = False
     # processes serving the participants' port (gateway/workers.py): one per core to use
     workers: int = 1
+    # where ``gateway send`` notes what it sent, for ``gateway mailbox status`` without an id
+    sent_log: Path = Path("var/sent.jsonl")
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -72,6 +74,12 @@ class Settings:
     def bytes_in_flight(self) -> int:
         """GATEWAY_BODY_BUDGET, or room for four requests at the largest."""
         return self.body_budget or 4 * self.max_request_bytes
+
+    @property
+    def client_url(self) -> str:
+        """Where a participant's client reaches the gateway: GATEWAY_PUBLIC_URL, else this
+        machine's participants' port."""
+        return self.public_url or f"https://localhost:{self.port}"
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -186,6 +194,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         sla_poll=_float(env, "GATEWAY_SLA_POLL", Settings.sla_poll),
         uvloop=_bool(env, "GATEWAY_UVLOOP"),
         workers=_int(env, "GATEWAY_WORKERS", Settings.workers, 1, MAX_WORKERS),
+        sent_log=_path(env, "GATEWAY_SENT_LOG") or Settings.sent_log,
         extra={k: v for k, v in env.items() if k.startswith("GATEWAY_")},
     )
     sqlalchemy_url(settings.db_url)  # fail now, not at the first message

@@ -17,6 +17,9 @@ enter our code, so that the HTTP layer and the command line only ever see this t
     ├── Refused                      the ingress's verdict on a submission: HTTP status + VSP code
     ├── CalendarError                a date or a deadline rule that cannot be computed
     ├── ClockError                   the clock cannot be set or moved that way
+    ├── SubmitRefused                the gateway refused a client's call (in gateway.client)
+    ├── GatewayUnreachable           a participant's client got no answer: connection, TLS, time
+    ├── ChecksumMismatch             a downloaded payload is not what its SHA-256 says
     ├── BrokerError                  RabbitMQ refused or could not take a message
     │   ├── BrokerUnavailable        RabbitMQ does not answer or does not confirm
     │   ├── Unroutable               no queue is bound for the recipient (VSP BRS33)
@@ -166,6 +169,27 @@ class CalendarError(GatewayError):
 
 class ClockError(GatewayError):
     """The clock cannot be set or moved that way (for instance: the real clock)."""
+
+
+class GatewayUnreachable(GatewayError):
+    """The gateway did not answer: no connection, a failed TLS handshake, or a timeout."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot reach the gateway at {url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class ChecksumMismatch(GatewayError):
+    """A downloaded payload's SHA-256 is not the one the gateway announced for it."""
+
+    def __init__(self, traceer_id: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"payload of {traceer_id}: checksum mismatch (SHA-256 {actual}, expected {expected})"
+        )
+        self.traceer_id = traceer_id
+        self.expected = expected
+        self.actual = actual
 
 
 class BrokerError(GatewayError):

@@ -59,6 +59,9 @@ VSP_ROLES: dict[Role, tuple[str, ...]] = {
 
 ACTIE = "Indienen"
 
+# The most messages one REST pull list (or zoeken) gives.
+MAX_PULL = 250
+
 
 def vsp_role(participant: Participant) -> str:
     """The role the gateway names a participant by in metadata it writes."""

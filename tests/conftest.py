@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.fixtures.ledger",
     "tests.fixtures.broker",
     "tests.fixtures.gateway",
+    "tests.fixtures.cli",
     "tests.reliability.process",
     "tests.fixtures.rabbitmq_node",
 ]

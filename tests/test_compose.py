@@ -158,7 +158,9 @@ def image_environment() -> dict[str, str]:
     environment: dict[str, str] = {}
     for keyword, rest in dockerfile_instructions(ROOT / "Dockerfile"):
         if keyword == "ENV":
-            environment.update(pair.split("=", 1) for pair in shlex.split(rest))
+            for pair in shlex.split(rest):
+                key, value = pair.split("=", 1)
+                environment[key] = value
     return environment
 
 

@@ -26,6 +26,17 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.workers == 1
 
 
+def test_where_a_participant_client_goes() -> None:
+    """``gateway send``/``mailbox`` reach GATEWAY_PUBLIC_URL, else this machine's GATEWAY_PORT;
+    what they sent is noted in GATEWAY_SENT_LOG."""
+    assert config.load({}).client_url == "https://localhost:8443"
+    assert config.load({"GATEWAY_PORT": "9443"}).client_url == "https://localhost:9443"
+    public = {"GATEWAY_PUBLIC_URL": "https://gateway:8443/", "GATEWAY_PORT": "9443"}
+    assert config.load(public).client_url == "https://gateway:8443"
+    assert config.load({}).sent_log == Path("var/sent.jsonl")
+    assert config.load({"GATEWAY_SENT_LOG": "/tmp/s.jsonl"}).sent_log == Path("/tmp/s.jsonl")
+
+
 def test_postgresql_url_gets_the_async_driver() -> None:
     """``postgresql://user@host/db`` runs on asyncpg."""
     settings = config.load({"GATEWAY_DB_URL": "postgresql://postgres@127.0.0.1/ledger"})

@@ -15,7 +15,6 @@ import aio_pika
 import aio_pika.abc
 import pytest
 
-from gateway.config import Settings
 from gateway.errors import BrokerUnavailable, MalformedDelivery, TopologyError, Unroutable
 from gateway.participants import Participant, Registry, Role
 from gateway.routing import (
@@ -37,6 +36,7 @@ from tests.fixtures.broker import (
     AmqpRelay,
     rabbitmqctl,
 )
+from tests.fixtures.gateway import local_settings
 
 NOT_REGISTERED = Participant(Role.GEMEENTE, "0547", "Leiderdorp")
 DEAD_LETTER_QUEUES = {DEAD_LETTER_QUEUE, DEAD_LETTER_LEDGER_QUEUE}
@@ -160,13 +160,7 @@ async def test_the_gateway_declares_an_inbox_for_every_registered_participant(
 ) -> None:
     """At start the gateway declares the topology and one inbox per participant of its
     registry; a second gateway on the same broker declares the same without an error."""
-    settings = Settings(
-        amqp_url=amqp_url,
-        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        certs_dir=certs_dir,
-        port=0,
-        ops_port=0,
-    )
+    settings = local_settings(certs_dir, amqp_url, tmp_path)
     for _ in range(2):
         gateway = await Gateway.start(settings)
         await gateway.stop()

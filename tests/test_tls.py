@@ -123,6 +123,7 @@ def whoami_app(seen: list[str]) -> web.Application:
 
     async def whoami(request: web.Request) -> web.Response:
         peer = request.transport.get_extra_info("peercert") if request.transport else None
+        assert peer is not None
         name = dict(attr for rdn in peer["subject"] for attr in rdn)["commonName"]
         seen.append(name)
         return web.Response(text=name)

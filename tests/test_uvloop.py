@@ -11,11 +11,11 @@ import uvloop
 from gateway import config
 from gateway.cli.serve import _loop_factory
 from gateway.client import GatewayClient
-from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.participants import Participant
 from gateway.server import Gateway
 from gateway.standard.message_types import MessageType
+from tests.fixtures.gateway import local_settings
 
 PROVIDER = Participant.parse("aanbieder-65656055")
 AMSTERDAM = Participant.parse("gemeente-0363")
@@ -39,13 +39,7 @@ def test_push_is_accepted_on_uvloop(
 ) -> None:
     """Under uvloop a 305 pushed over mTLS is accepted twice on one connection (identity cache)."""
     example = (reference / "iwmo-3.2" / "examples" / "WMO305.xml").read_bytes()
-    settings = Settings(
-        amqp_url=amqp_url,
-        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        certs_dir=certs_dir,
-        port=0,
-        ops_port=0,
-    )
+    settings = local_settings(certs_dir, amqp_url, tmp_path)
 
     async def scenario() -> list[str]:
         gateway = await Gateway.start(settings)

@@ -21,6 +21,8 @@ COMMANDS: tuple[str, ...] = (
     "handlers",
     "scenario",
     "certs",
+    "send",
+    "mailbox",
     "calendar",
     "deadline",
     "clock",

@@ -24,6 +24,7 @@ from gateway.standard import rules
 from gateway.standard.catalog import Catalog, default_catalog, load_release
 from gateway.standard.codelists import retourcode_meaning
 from gateway.standard.message_types import MessageType
+from gateway.standard.retour import returned_codes
 from gateway.standard.xmlsafe import parse_xml
 
 _BY_ID = {m.id: m for m in MessageType}
@@ -75,7 +76,8 @@ class Verdict:
 
     @property
     def retourcodes(self) -> list[str]:
-        return list(dict.fromkeys(r.retourcode for r in self.remarks))
+        """What the receiver's retour message (or 325) would carry for the remarks."""
+        return returned_codes(self.remarks)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,7 @@ class Verdict:
             "remarks": [
                 {
                     "rule": r.rule,
+                    "level": int(r.controleniveau),
                     "retourcode": r.retourcode,
                     "element": r.element,
                     "berichtklasse": str(r.berichtklasse),
@@ -148,7 +151,8 @@ def _print_text(verdict: Verdict, out: Any) -> None:
             print(f"  line {issue.line}: {issue.element}: {issue.reason}", file=out)
     for remark in verdict.remarks:
         print(
-            f"  level 2: {remark.rule} retourcode {remark.retourcode} at {remark.element}:"
+            f"  level {int(remark.controleniveau)}: {remark.rule} retourcode {remark.retourcode}"
+            f" at {remark.element}:"
             f" {remark.message}",
             file=out,
         )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from gateway.handlers.messages import Identificaties, Outgoing, Received
 from gateway.handlers.profiles import (
+    JUDGED_LAST,
     Assignment,
     ContractProfile,
     Grant,
@@ -123,7 +124,7 @@ class Municipality:
         provider = received.sender
         granted: list[Assignment] = []
         outgoing: list[Outgoing] = []
-        for product in client.aangevraagde_producten:
+        for product in sorted(client.aangevraagde_producten, key=_judged_last):
             request = _request(
                 client.bsn,
                 product.product,
@@ -204,7 +205,7 @@ class Municipality:
                 else "05"
             )
         new: list[Assignment] = []
-        for product in verzoek.nieuwe_producten:
+        for product in sorted(verzoek.nieuwe_producten, key=_judged_last):
             request = _request(
                 client.bsn,
                 product.product,
@@ -486,6 +487,10 @@ def _as_request(assignment: Assignment) -> Request:
         eenheid=assignment.eenheid,
         frequentie=assignment.frequentie,
     )
+
+
+def _judged_last(asked: model.AangevraagdProduct | model.NieuwProduct) -> bool:
+    return asked.product is not None and asked.product.categorie in JUDGED_LAST
 
 
 def _request(

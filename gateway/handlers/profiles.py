@@ -206,6 +206,9 @@ OLD_CODES = frozenset({"07204", "07205", "08101", "08102"})
 KIB = "02203"
 WAAKVLAM = "02201"
 DAYS_A_WEEK = 7
+# Judged after the other products of the same request: vervoer is measured against the
+# dagbesteding, whichever order the provider listed them in.
+JUDGED_LAST = frozenset({"08"})
 
 
 class Zoetermeer2020:

@@ -90,7 +90,7 @@ def parse_simulated(text: str, registry: Registry, name: str = SIMULATED_ENV) ->
 
 
 def gateway_url(settings: Settings) -> str:
-    return settings.public_url or f"https://localhost:{settings.port}"
+    return settings.client_url
 
 
 def ops_url(settings: Settings) -> str:

@@ -33,7 +33,7 @@ from gateway.identity import participant_from_peercert
 from gateway.ingress import Ingress, Receipt, Submission
 from gateway.participants import Participant, Registry
 from gateway.standard.streaming import STREAM_ABOVE
-from gateway.vsp import Berichtstroom, role_of_vsp
+from gateway.vsp import MAX_PULL, Berichtstroom, role_of_vsp
 
 PUSH = "/berichtenservice/berichten/rest-push/v1"
 PULL = "/berichtenservice/berichten/rest-pull/v1"
@@ -48,7 +48,6 @@ PARTICIPANT = web.RequestKey("participant", Participant)
 
 T = TypeVar("T")
 
-MAX_PULL = 250
 XML_TYPES = ("application/xml", "text/xml")
 # A message up to STREAM_ABOVE bytes is parsed as a whole tree: up to about forty times its
 # size (<b/> after <b/>, measured 38x). A larger one is read in a pass that keeps little more.

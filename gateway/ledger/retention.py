@@ -127,8 +127,9 @@ class RetentionJob(ClockJob):
         self.ledger = ledger
         self.policy = policy
 
-    async def run_once(self) -> Purged:
-        purged = await purge(self.ledger, self.policy, self.clock.now())
+    async def run_once(self, now: dt.datetime | None = None) -> Purged:
+        """Purge at ``now`` (the clock's moment if None)."""
+        purged = await purge(self.ledger, self.policy, now or self.clock.now())
         if purged.payloads or purged.messages or purged.obligations:
             log.info(
                 "retention: %d payload(s), %d message(s), %d met obligation(s) removed",
@@ -140,21 +141,24 @@ class RetentionJob(ClockJob):
 
     async def _run(self) -> None:
         while True:
+            # The next run counts from the moment this one purged at: a clock that moves while
+            # the run is busy (a slow ledger) is seen by ``_sleep``, not missed.
+            self._wake.clear()
+            ran_at = self.clock.now()
             try:
-                await self.run_once()
+                async with self._round():
+                    await self.run_once(ran_at)
             except LedgerUnavailable as exc:
                 log.warning("%s", exc)
-            await self._sleep(self.clock.now() + self.policy.interval)
+            await self._sleep(ran_at, ran_at + self.policy.interval)
 
-    async def _sleep(self, until: dt.datetime) -> None:
+    async def _sleep(self, ran_at: dt.datetime, until: dt.datetime) -> None:
         if not isinstance(self.clock, VirtualClock):
             await self.clock.sleep_until(until)
             return
-        # A virtual clock may be moved back as well as forward: look again after every move
-        # that reaches the next run, or when set back before the last one.
-        while self.clock.now() < until:
-            self._wake.clear()
-            before = self.clock.now()
+        # A virtual clock may be moved back as well as forward: run again once it reaches the
+        # next run, or when it is set back before the last one. ``_wake`` is set by every move
+        # since the run began, so none between the check and the wait goes unseen.
+        while ran_at <= self.clock.now() < until:
             await self._wake.wait()
-            if self.clock.now() < before:
-                return
+            self._wake.clear()

@@ -208,6 +208,10 @@ class Ledger:
         except (DBAPIError, OSError) as exc:
             await ledger.close()
             raise LedgerUnavailable(f"ledger {db_url}: {exc}") from exc
+        except BaseException:
+            # A ledger newer than this gateway (ConfigError), or a cancelled start.
+            await ledger.close()
+            raise
         return ledger
 
     async def close(self) -> None:

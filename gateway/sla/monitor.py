@@ -131,7 +131,8 @@ class Monitor(ClockJob):
         while True:
             self._wake.clear()
             try:
-                await self.check()
+                async with self._round():
+                    await self.check()
                 wait = await self._until_next_due()
             except LedgerUnavailable as exc:
                 log.warning("SLA monitor: %s", exc)

@@ -28,7 +28,9 @@ _NAMESPACE = re.compile(
     r"(?P<message>[a-z]+\d+)/schema"
 )
 _ELEMENT = re.compile(r"^Element '(?:\{[^}]*\})?(?P<element>[^']+)'(?:, attribute '[^']+')?: ")
-_QNAME = re.compile(r"\{[^}]*\}")
+# The namespace of a qualified name ("{http://...}Bsn"), not a quantifier in a quoted pattern
+# ("[0-9]{9}", "{1,2}"): a namespace is never digits and commas alone.
+_QNAME = re.compile(r"\{(?![\d,]*\})[^}]*\}")
 _LONG_VALUE = re.compile(r"'([^']{80,})'")
 MAX_REASON = 400
 _BY_ID: dict[MessageId, MessageType] = {m.id: m for m in MessageType}

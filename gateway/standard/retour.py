@@ -92,6 +92,24 @@ def build_retour(
     return _serialize(bericht)
 
 
+def returned_codes(remarks: Sequence[Remark]) -> list[str]:
+    """The retourcodes the answer to a message with these remarks carries for its faults.
+
+    By the rules ``build_retour`` and ``build_declaratie_antwoord`` (with
+    ``Beoordeling.from_remarks``) follow: 0001 alone when a remark rejects the message as a
+    whole; else the Header's codes alone when the Header has a remark; else, for a 323, the
+    Declaratie's codes alone when it has one; else the code of every remark. Each once, in the
+    remarks' order; the codes that say nothing was found (0200, 0233, 8001) are left out.
+    """
+    if any(_technical(r) for r in remarks):
+        return [TECHNISCH_AFGEKEURD]
+    for whole in ("Header", "Declaratie"):
+        codes = _unique(r.retourcode for r in remarks if r.berichtklasse.name == whole)
+        if codes:
+            return codes
+    return _unique(r.retourcode for r in remarks)
+
+
 def _sort_out(remarks: Sequence[Remark], rejected: bool) -> tuple[list[str], list[Remark]]:
     """The header's retourcodes (when the header alone goes back) and the body's remarks."""
     technical = rejected or any(_technical(r) for r in remarks)

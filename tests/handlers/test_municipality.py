@@ -210,6 +210,29 @@ def test_vervoer_is_judged_beside_the_dagbesteding_that_replaces_the_running_one
     assert set(products) == {1, 2}
 
 
+@pytest.mark.parametrize("vervoer_first", [False, True])
+def test_vervoer_is_judged_beside_its_dagbesteding_in_either_order(vervoer_first: bool) -> None:
+    """A new client's 315 asks 3 dagdelen and 3 etmalen vervoer: both granted, whichever the
+    provider listed first."""
+    municipality = Municipality(ZOETERMEER, get_profile("zoetermeer-2020"))
+    dagbesteding = contracted("07A03", 3, NOW.date(), dt.date(2021, 2, 28))
+    vervoer = contracted("08A03", 3, NOW.date(), dt.date(2021, 2, 28))
+    payload = verzoek_om_toewijzing(
+        afzender=PROVIDER,
+        ontvanger=ZOETERMEER,
+        identificatie="MUN000000008",
+        dagtekening=NOW.date(),
+        bsn=BSN,
+        products=[vervoer, dagbesteding] if vervoer_first else [dagbesteding, vervoer],
+    )
+    answers = municipality.answer(_received(MessageType.WMO315, payload), NOW)
+    assert [a.message_type for a in answers] == [MessageType.WMO316, MessageType.WMO301]
+    body = parse(answers[1].payload).body
+    assert isinstance(body, model.ToewijzingClient)
+    granted = {p.product.code for p in body.toegewezen_producten if p.product is not None}
+    assert granted == {"07A03", "08A03"}
+
+
 @pytest.mark.parametrize(
     ("reden", "withdrawn"),
     [("19", None), ("20", None), ("22", "12"), ("23", "05"), ("38", "09"), ("02", "02")],

@@ -8,12 +8,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.handlers.policy import Pace, Policies, Policy, parse_table
 from gateway.participants import Participant
 from gateway.server import Gateway
 from gateway.standard.message_types import MessageType
+from tests.fixtures.gateway import local_settings
 
 PROVIDER = Participant.parse("aanbieder-12345678")
 
@@ -62,12 +62,10 @@ def test_the_most_specific_entry_wins() -> None:
 @pytest.fixture
 async def ops_url(certs_dir: Path, amqp_url: str, tmp_path: Path) -> AsyncIterator[str]:
     """The ops port of a gateway in simulation mode, started with one policy from the env."""
-    settings = Settings(
-        amqp_url=amqp_url,
-        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        certs_dir=certs_dir,
-        port=0,
-        ops_port=0,
+    settings = local_settings(
+        certs_dir,
+        amqp_url,
+        tmp_path,
         simulate=True,
         extra={"GATEWAY_POLICIES": "*/WMO325=after:2"},
     )

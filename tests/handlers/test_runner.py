@@ -6,8 +6,10 @@ import datetime as dt
 
 import pytest
 
+from gateway.client import Incoming
 from gateway.handlers.policy import Entry
 from gateway.participants import Participant
+from gateway.pytest_plugin import ClientFactory, WaitFor
 from gateway.scenarios.chain import Chain
 from gateway.scenarios.steps import contracted, verzoek_om_toewijzing
 from gateway.standard.message_types import MessageType
@@ -30,13 +32,16 @@ def _verzoek(chain: Chain, identificatie: str) -> bytes:
 
 
 @pytest.mark.iwmo(providers=[])
-async def test_reject_and_never_policies(iwmo_chain: Chain, iwmo_client, iwmo_wait_for) -> None:
+async def test_reject_and_never_policies(
+    iwmo_chain: Chain, iwmo_client: ClientFactory, iwmo_wait_for: WaitFor
+) -> None:
     """reject:8848 sends the 316 with that code and assigns nothing; never sends no 316."""
     assert iwmo_chain.gateway.policies is not None
     iwmo_chain.gateway.policies.put(Entry.parse("gemeente-0637", "WMO316", "reject:8848"))
     me = await iwmo_client(ME)
     await me.push(_verzoek(iwmo_chain, "RUN000000001"), MessageType.WMO315, ZOETERMEER)
     (retour,) = await iwmo_wait_for("WMO316", ME)
+    assert isinstance(retour, Incoming)
     codes = [e.text for e in parse_xml(await me.download(retour)).getroot().iter("{*}RetourCode")]
     assert codes == ["8848"]
     await me.confirm(retour.traceer_id)
@@ -44,6 +49,7 @@ async def test_reject_and_never_policies(iwmo_chain: Chain, iwmo_client, iwmo_wa
     iwmo_chain.gateway.policies.put(Entry.parse("gemeente-0637", "WMO316", "never"))
     await me.push(_verzoek(iwmo_chain, "RUN000000002"), MessageType.WMO315, ZOETERMEER)
     (toewijzing,) = await iwmo_wait_for("WMO301", ME)
+    assert isinstance(toewijzing, Incoming)
     assert [m.berichttype for m in await me.inbox()] == ["WMO301"]
     # the runner notes what it skipped after what it sent
     await iwmo_chain.wait_until(lambda: any(e.kind == "skipped" for e in iwmo_chain.events))

@@ -12,7 +12,6 @@ import pytest
 
 from gateway.client import GatewayClient
 from gateway.clock import VirtualClock
-from gateway.config import Settings
 from gateway.deadlines.workdays import AMSTERDAM
 from gateway.errors import ConfigError
 from gateway.handlers.follow import Follower
@@ -26,7 +25,7 @@ from gateway.scenarios.steps import contracted, verzoek_om_toewijzing
 from gateway.server import Gateway
 from gateway.standard.message_types import MessageType
 from gateway.standard.xmlsafe import parse_xml
-from tests.fixtures.gateway import RunningGateway
+from tests.fixtures.gateway import RunningGateway, local_settings
 
 ZOETERMEER = Participant.parse("gemeente-0637")
 PROVIDER = Participant.parse("aanbieder-12345678")
@@ -80,12 +79,10 @@ async def test_handlers_follow_the_gateways_clock_and_policies(
     certs_dir: Path, amqp_url: str, tmp_path: Path
 ) -> None:
     """Handlers beside a simulating gateway answer on its virtual clock, by its policy table."""
-    settings = Settings(
-        amqp_url=amqp_url,
-        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        certs_dir=certs_dir,
-        port=0,
-        ops_port=0,
+    settings = local_settings(
+        certs_dir,
+        amqp_url,
+        tmp_path,
         simulate=True,
         extra={"GATEWAY_POLICIES": "gemeente-0637/WMO316=after:1"},
     )

@@ -106,8 +106,8 @@ async def test_memory_is_trimmed_when_the_last_large_body_is_let_go_and_answered
     await request(100)
     assert trims == []
     inner.clear()
-    first = asyncio.create_task(request(LARGE))
-    second = asyncio.create_task(request(2 * LARGE, refuse=True))
+    first = asyncio.ensure_future(request(LARGE))
+    second = asyncio.ensure_future(request(2 * LARGE, refuse=True))
     await _settle()
     inner.set()
     await first

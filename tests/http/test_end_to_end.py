@@ -34,7 +34,7 @@ async def receive_one(amqp_url: str, participant: Participant) -> tuple[dict[str
             async for delivery in deliveries:
                 async with delivery.process():
                     routed = message_from_delivery(delivery)
-                    properties = {
+                    properties: dict[str, object] = {
                         "message_id": delivery.message_id,
                         "type": delivery.type,
                         "correlation_id": delivery.correlation_id,

@@ -17,6 +17,7 @@ import pytest
 from gateway.config import Settings
 from gateway.server import Gateway
 from tests.fixtures.broker import AmqpRelay
+from tests.fixtures.gateway import local_settings
 from tests.fixtures.ledger import _create_pg_database, _drop_pg_database
 
 
@@ -63,13 +64,7 @@ async def test_ops_port_listens_on_loopback_only_by_default(
     certs_dir: Path, amqp_url: str, tmp_path: Path
 ) -> None:
     """Without GATEWAY_OPS_HOST the ops port is bound to 127.0.0.1, and serves all three."""
-    settings = Settings(
-        amqp_url=amqp_url,
-        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        certs_dir=certs_dir,
-        port=0,
-        ops_port=0,
-    )
+    settings = local_settings(certs_dir, amqp_url, tmp_path)
     assert settings.ops_host == "127.0.0.1"
     gateway = await Gateway.start(settings)
     try:

@@ -17,11 +17,10 @@ import aiohttp
 import pytest
 from lxml import etree
 
-from gateway.config import Settings
 from gateway.participants import Participant
 from gateway.routing import Broker
 from gateway.server import Gateway
-from tests.fixtures.gateway import PULL_URL, RunningGateway
+from tests.fixtures.gateway import PULL_URL, RunningGateway, local_settings
 from tests.http.test_end_to_end import AMSTERDAM, PROVIDER, example
 
 PROVIDER_315 = Participant.parse("aanbieder-42420001")
@@ -45,12 +44,10 @@ async def small_gateway(
     certs_dir: Path, amqp_url: str, tmp_path: Path
 ) -> AsyncIterator[RunningGateway]:
     """A gateway that accepts messages of at most ``LIMIT`` bytes."""
-    settings = Settings(
-        amqp_url=amqp_url,
-        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        certs_dir=certs_dir,
-        port=0,
-        ops_port=0,
+    settings = local_settings(
+        certs_dir,
+        amqp_url,
+        tmp_path,
         max_message_bytes=LIMIT,
     )
     running = RunningGateway(await Gateway.start(settings), certs_dir, amqp_url)

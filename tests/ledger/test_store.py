@@ -11,9 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.config import sqlalchemy_url
-from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
+from gateway.errors import (
+    ConfigError,
+    DuplicateIdentificatie,
+    DuplicateTraceerId,
+    LedgerUnavailable,
+)
 from gateway.ledger import Ledger
-from gateway.ledger.schema import migrate, schema_version
+from gateway.ledger.schema import MIGRATIONS, metadata, migrate, schema_version
 from gateway.ledger.store import NewMessage
 from gateway.vsp import Berichtstatus
 
@@ -337,3 +342,51 @@ async def test_payloads_move_out_of_the_messages_table(db_url: str) -> None:
         assert "payload" not in columns
     finally:
         await ledger.close()
+
+
+def _shape(connection: sa.Connection) -> dict[str, set[str]]:
+    inspector = sa.inspect(connection)
+    return {
+        table: {column["name"] for column in inspector.get_columns(table)}
+        for table in inspector.get_table_names()
+    }
+
+
+def _defined() -> dict[str, set[str]]:
+    return {name: {c.name for c in table.columns} for name, table in metadata.tables.items()}
+
+
+async def test_a_new_ledger_has_the_one_schema(ledger: Ledger) -> None:
+    """On either database a new ledger has every table and column of ``metadata``, no other."""
+    async with ledger.engine.connect() as connection:
+        assert await connection.run_sync(_shape) == _defined()
+
+
+async def test_a_version_1_ledger_is_migrated_to_the_one_schema(db_url: str) -> None:
+    """A ledger as migration 1 made it before ``arrived_ns`` existed ends up with the same."""
+    engine = create_async_engine(sqlalchemy_url(db_url))
+    async with engine.begin() as connection:
+        await connection.run_sync(MIGRATIONS[0])
+        await connection.run_sync(schema_version.create)
+        await connection.execute(schema_version.insert().values(version=1))
+        await connection.execute(sa.text("ALTER TABLE messages DROP COLUMN arrived_ns"))
+    await engine.dispose()
+
+    ledger = await Ledger.open(db_url)
+    try:
+        async with ledger.engine.connect() as connection:
+            assert await connection.run_sync(_shape) == _defined()
+            version = (await connection.execute(sa.select(schema_version.c.version))).scalar()
+        assert version == len(MIGRATIONS)
+    finally:
+        await ledger.close()
+
+
+async def test_a_ledger_newer_than_the_gateway_is_refused(db_url: str) -> None:
+    """A schema version beyond the last migration stops the gateway with a clear message."""
+    ledger = await Ledger.open(db_url)
+    async with ledger.engine.begin() as connection:
+        await connection.execute(schema_version.update().values(version=len(MIGRATIONS) + 1))
+    await ledger.close()
+    with pytest.raises(ConfigError, match="newer than this gateway"):
+        await Ledger.open(db_url)

@@ -69,10 +69,12 @@ def rss_kib(pid: int) -> int:
 
 @dataclass
 class GatewayProcess:
-    """``python -m gateway serve`` with GATEWAY_* settings; restartable on the same ports."""
+    """``python -m gateway serve ARGV`` with GATEWAY_* settings; restartable on the same ports."""
 
     env: dict[str, str]
     log_path: Path
+    argv: tuple[str, ...] = ()
+    """Arguments after ``gateway serve`` (``--simulate``)."""
     port: int = field(default_factory=free_port)
     ops_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -120,7 +122,7 @@ class GatewayProcess:
         with self.log_path.open("ab") as log:
             log.write(f"--- start {self.starts} ---\n".encode())
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "serve"],
+                [sys.executable, "-m", "gateway", "serve", *self.argv],
                 cwd=ROOT,
                 env=env,
                 stdout=log,

@@ -15,12 +15,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.config import Settings
 from gateway.participants import Participant
 from gateway.pki import CA_CERT, DevPKI, Issued
 from gateway.server import Gateway
 from gateway.tls import client_context, client_context_from
-from tests.fixtures.gateway import PULL_URL, PUSH_URL, STATUS_URL
+from tests.fixtures.gateway import PULL_URL, PUSH_URL, STATUS_URL, local_settings
 
 PROVIDER = Participant.parse("aanbieder-65656055")
 OTHER_PROVIDER = Participant.parse("aanbieder-42420001")
@@ -46,13 +45,11 @@ async def crl_gateway(
     """A gateway whose CRL revokes one freshly minted certificate of provider 65656055."""
     revoked = dev_pki.client(PROVIDER)
     crl = dev_pki.write_crl(tmp_path / "crl.pem", [revoked.certificate])
-    settings = Settings(
-        amqp_url=amqp_url,
-        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        certs_dir=certs_dir,
+    settings = local_settings(
+        certs_dir,
+        amqp_url,
+        tmp_path,
         crl=crl,
-        port=0,
-        ops_port=0,
     )
     gateway = await Gateway.start(settings)
     try:

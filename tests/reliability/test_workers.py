@@ -8,6 +8,7 @@ import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import aio_pika
@@ -96,12 +97,16 @@ async def accepted_on_metrics(gateway: GatewayProcess) -> float:
 
 def accepted_in_files(metrics_dir: Path, pid: int) -> float:
     """What one worker counted as accepted: its own multiprocess file, whose name holds its pid."""
-    counters = MultiProcessCollector.merge([str(metrics_dir / f"counter_{pid}.db")])
-    return sum(
-        sample.value
-        for counter in counters
-        for sample in counter.samples
-        if sample.name == "gateway_messages_accepted_total"
+    counters = MultiProcessCollector.merge(  # type: ignore[no-untyped-call]
+        [str(metrics_dir / f"counter_{pid}.db")]
+    )
+    return float(
+        sum(
+            sample.value
+            for counter in counters
+            for sample in counter.samples
+            if sample.name == "gateway_messages_accepted_total"
+        )
     )
 
 
@@ -241,18 +246,16 @@ async def test_a_killed_worker_is_replaced_and_the_port_keeps_answering(
     messages = payloads(example, 60)
     accepted, _, _ = await upload(gateway_process, certs_dir, messages[:20])
 
+    def replaced(index: int, killed: int) -> bool:
+        return workers_of(gateway_process.pid).get(index) not in (None, killed)
+
     for index, batch in ((1, messages[20:40]), (0, messages[40:])):
         killed = workers_of(gateway_process.pid)[index]
         os.kill(killed, signal.SIGKILL)
         # Meanwhile the other worker answers on the port alone (a connection the killed one had
         # queued is reset, and pushed again).
         accepted += (await upload(gateway_process, certs_dir, batch))[0]
-        await eventually(
-            f"worker {index} replaced",
-            lambda index=index, killed=killed: (
-                workers_of(gateway_process.pid).get(index) not in (None, killed)
-            ),
-        )
+        await eventually(f"worker {index} replaced", partial(replaced, index, killed))
         await eventually("the gateway ready again", lambda: ready(gateway_process))
 
     assert len(accepted) == len(messages)

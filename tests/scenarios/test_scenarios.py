@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.config import Settings
 from gateway.scenarios.catalog import SCENARIOS, Scenario
 from gateway.scenarios.chain import Chain
 from gateway.scenarios.play import play
 from gateway.scenarios.steps import Check, ask, contracted, toewijzingen, wait_all
 from gateway.standard.message_types import MessageType
+from tests.fixtures.gateway import local_settings
 
 
 def _marks(scenario: Scenario) -> list[pytest.MarkDecorator]:
@@ -44,13 +44,7 @@ async def test_play_shows_the_chain_checks_and_sla(
 ) -> None:
     """``gateway scenario run`` prints each message as it goes, the checks, the SLA, exit 0."""
     lines: list[str] = []
-    settings = Settings(
-        amqp_url=amqp_url,
-        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        certs_dir=certs_dir,
-        port=0,
-        ops_port=0,
-    )
+    settings = local_settings(certs_dir, amqp_url, tmp_path)
     status = await play(SCENARIOS["old-product-code"], settings, lines.append)
     output = "\n".join(lines)
     assert status == 0, output

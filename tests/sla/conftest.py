@@ -7,9 +7,11 @@ go through the real gateway instead.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -56,9 +58,9 @@ class Admitter:
     ) -> StoredMessage:
         """Admit the example ``name`` with text replaced (``{"old": "new"}``); return its row."""
         payload = example(self.reference, name)
-        for old, new in (replace or {}).items():
-            assert old.encode() in payload, f"{old!r} not in {name}"
-            payload = payload.replace(old.encode(), new.encode())
+        for before, after in (replace or {}).items():
+            assert before.encode() in payload, f"{before!r} not in {name}"
+            payload = payload.replace(before.encode(), after.encode())
         doc = parse_xml(payload)
         message_type = self.catalog.identify(doc)
         header = self.catalog.header(doc, message_type)
@@ -131,12 +133,13 @@ def store(sla_ledger: Ledger) -> ObligationStore:
 
 @pytest.fixture
 async def simulated_gateway(
-    certs_dir: Path, amqp_url: str, tmp_path: Path
+    certs_dir: Path, amqp_url: str, db_url: str
 ) -> AsyncIterator[RunningGateway]:
-    """``gateway serve --simulate``: the virtual clock (Monday 14 August 2023) and admin routes."""
+    """``gateway serve --simulate``: the virtual clock (Monday 14 August 2023) and admin routes,
+    on each database kind."""
     settings = Settings(
         amqp_url=amqp_url,
-        db_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        db_url=db_url,
         certs_dir=certs_dir,
         port=0,
         ops_port=0,
@@ -148,3 +151,20 @@ async def simulated_gateway(
         yield running
     finally:
         await running.close()
+
+
+async def gateway_sla(*args: str, env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+    """Run ``gateway sla ARGS`` as a process of its own: exit status, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "sla",
+        *args,
+        env=None if env is None else dict(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

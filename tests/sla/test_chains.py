@@ -170,15 +170,19 @@ def test_dates_outside_the_calendar_never_refuse_the_message(reference: Path) ->
     catalog = default_catalog()
     doc = parse_xml(example(reference, "WMO301").replace(b"2023-12-31", b"9999-12-31"))
     chains = Chains(get_profile())
-    arguments = {
-        "sender": party("0384"),
-        "recipient": party("42420001"),
-        "answers": None,
-    }
-    step = chains.step(catalog.identify(doc), doc, received=MONDAY, **arguments)
-    assert sorted(o.owed for o in step.opens) == ["WMO302", "WMO305"]
-    ancient = MONDAY.replace(year=62)
-    assert chains.step(catalog.identify(doc), doc, received=ancient, **arguments).opens == ()
+
+    def step(received: datetime) -> ChainStep:
+        return chains.step(
+            catalog.identify(doc),
+            doc,
+            sender=party("0384"),
+            recipient=party("42420001"),
+            received=received,
+            answers=None,
+        )
+
+    assert sorted(o.owed for o in step(MONDAY).opens) == ["WMO302", "WMO305"]
+    assert step(MONDAY.replace(year=62)).opens == ()
 
 
 def test_ijw_301_opens_the_same_chain_in_jw_messages(reference: Path) -> None:

@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import sys
 from pathlib import Path
 
-from tests.sla.conftest import Admitter
+from tests.sla.conftest import Admitter, gateway_sla
 
 # Friday 25 August 2023, noon: the 302 and 305 of a 301 received on the 14th are late, the 325
 # of a 323 received that day (due after Monday 28 August) is not.
 FRIDAY = "virtual@2023-08-25T12:00:00+02:00"
 
 
-async def gateway_sla(db_url: str, *args: str) -> tuple[int, str, str]:
+async def sla_on(db_url: str, *args: str) -> tuple[int, str, str]:
+    """``gateway sla`` reading the ledger at ``db_url`` directly, on a virtual Friday."""
     env = {**os.environ, "GATEWAY_DB_URL": db_url, "GATEWAY_CLOCK": FRIDAY}
     env.pop("GATEWAY_SIMULATE", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "sla",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await gateway_sla(*args, env=env)
 
 
 async def test_report_reads_the_ledger_on_the_configured_clock(
@@ -40,7 +27,7 @@ async def test_report_reads_the_ledger_on_the_configured_clock(
     await admitter.admit("WMO301")
     await admitter.admit("WMO323")
 
-    code, out, err = await gateway_sla(db_url, "--json", "--late")
+    code, out, err = await sla_on(db_url, "--json", "--late")
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert [(r["owed"], r["by"], r["to"], r["met"], r["late"]) for r in rows] == [
@@ -49,7 +36,7 @@ async def test_report_reads_the_ledger_on_the_configured_clock(
     ]
     assert rows[0]["due"] == "2023-08-17T22:00:00+00:00"
 
-    code, out, err = await gateway_sla(db_url, "--participant", "65656055")
+    code, out, err = await sla_on(db_url, "--participant", "65656055")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split()[:4] == ["STATE", "OWED", "BY", "TO"]
@@ -60,7 +47,7 @@ async def test_report_reads_the_ledger_on_the_configured_clock(
 
 async def test_report_names_an_unreachable_ledger() -> None:
     """A GATEWAY_DB_URL that does not answer gives exit status 2 and names the setting."""
-    code, _, err = await gateway_sla("postgresql://postgres@127.0.0.1:1/none")
+    code, _, err = await sla_on("postgresql://postgres@127.0.0.1:1/none")
     assert code == 2
     assert "GATEWAY_DB_URL" in err
 
@@ -68,7 +55,7 @@ async def test_report_names_an_unreachable_ledger() -> None:
 async def test_report_does_not_make_a_ledger_where_none_is(tmp_path: Path) -> None:
     """An SQLite GATEWAY_DB_URL naming no file is an error, and no file appears."""
     missing = tmp_path / "nowhere" / "ledger.db"
-    code, _, err = await gateway_sla(f"sqlite:///{missing}")
+    code, _, err = await sla_on(f"sqlite:///{missing}")
     assert code == 2
     assert "no ledger" in err
     assert not missing.parent.exists()

@@ -45,6 +45,7 @@ async def test_dashboard_shows_a_late_obligation_live(
             page = await browser.new_page(viewport={"width": 1400, "height": 900})
             await page.goto(f"{running.ops_url}/dashboard")
             await page.wait_for_selector("#obligations tbody td.muted")  # "none" yet
+            await page.evaluate("window.notReloaded = true")
 
             for name, sender, recipient in (
                 ("WMO315", provider, DIEMEN),
@@ -65,6 +66,20 @@ async def test_dashboard_shows_a_late_obligation_live(
             assert any("WMO302" in t and "overdue" in t for t in texts), texts
             assert await page.locator("#count-late").inner_text() != "0"
             await page.locator(".chain .msg", has_text="WMO316").first.wait_for()
+            assert await page.evaluate("window.notReloaded") is True
+            # Open ones say how long is left; the 305 of the 301 is due Monday 21 August.
+            rows = await page.locator("#obligations tbody tr").all_inner_texts()
+            assert any("WMO305" in r and "left" in r for r in rows), rows
+            # Lateness per participant: the provider owes the late 302.
+            [provider_row] = await page.locator(
+                "#participants tbody tr", has_text="aanbieder-42420001"
+            ).all()
+            assert await provider_row.get_attribute("class") == "late"
+            cells = await provider_row.locator("td").all_inner_texts()
+            assert cells[5] == "1", cells  # the "late" column
+            # The VSP status of each message: the answered 315 was delivered.
+            first = page.locator(".chain .msg", has_text="WMO315").first
+            assert await first.locator(".status").inner_text() == "Bezorgd"
 
             shot = tmp_path / "dashboard.png"
             await page.screenshot(path=str(shot), full_page=True)

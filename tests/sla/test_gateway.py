@@ -6,33 +6,16 @@ import asyncio
 import csv
 import io
 import json
-import sys
 from pathlib import Path
 
 from gateway.participants import Participant
 from gateway.routing import Broker
 from gateway.sla.monitor import LATE_EVENT
 from tests.fixtures.gateway import RunningGateway
-from tests.sla.conftest import example
+from tests.sla.conftest import example, gateway_sla
 
 PROVIDER = Participant.parse("aanbieder-42420001")
 DIEMEN = Participant.parse("gemeente-0384")
-
-
-async def gateway_sla(*args: str) -> tuple[int, str, str]:
-    """Run ``gateway sla ARGS`` as a separate process."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "sla",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_315_chain_goes_late_when_the_clock_is_advanced(

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from gateway import config
 from gateway.clock import VirtualClock
 from gateway.errors import ConfigError
-from gateway.ledger import Ledger
+from gateway.ledger import Ledger, retention
 from gateway.ledger.retention import (
     Purged,
     RetentionJob,
@@ -141,3 +141,59 @@ async def test_met_obligation_of_a_running_assignment_is_kept(
         ("WMO305", True),
         ("WMO307", False),
     ]
+
+
+async def test_other_limits_are_kept_to(
+    admitter: Admitter, sla_ledger: Ledger, clock: VirtualClock
+) -> None:
+    """Three months and 48 hours instead of the defaults: nothing goes at the VSP's limits."""
+    stored = await admitter.admit("WMO301")
+    assert await sla_ledger.delivered(stored.traceer_id)
+    policy = RetentionPolicy(months=3, payload_after_confirm=timedelta(hours=48))
+
+    clock.advance(timedelta(hours=47))
+    assert (await purge(sla_ledger, policy, clock.now())).payloads == 0
+    clock.advance(timedelta(hours=1))
+    assert (await purge(sla_ledger, policy, clock.now())).payloads == 1
+
+    clock.set(months_before(MONDAY, -2) + timedelta(days=1))  # past two months, not three
+    assert (await purge(sla_ledger, policy, clock.now())).messages == 0
+    assert await sla_ledger.get(stored.traceer_id) is not None
+    clock.set(months_before(MONDAY, -3) + timedelta(seconds=1))
+    assert (await purge(sla_ledger, policy, clock.now())).messages == 1
+    assert await sla_ledger.get(stored.traceer_id) is None
+
+
+async def test_a_clock_move_during_a_run_is_not_missed(
+    admitter: Admitter,
+    sla_ledger: Ledger,
+    clock: VirtualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The clock moved past the payload's 24 hours while a run was busy (a slow ledger): the
+    job runs again at once instead of waiting for the next move."""
+    stored = await admitter.admit("WMO301")
+    assert await sla_ledger.delivered(stored.traceer_id)
+    real_purge = retention.purge
+    runs: list[datetime] = []
+
+    async def purge_while_the_clock_moves(
+        ledger: Ledger, policy: RetentionPolicy, now: datetime
+    ) -> Purged:
+        runs.append(now)
+        if len(runs) == 1:
+            clock.advance(timedelta(hours=25))
+        return await real_purge(ledger, policy, now)
+
+    monkeypatch.setattr(retention, "purge", purge_while_the_clock_moves)
+    job = RetentionJob(sla_ledger, RetentionPolicy(), clock)
+    job.start()
+    try:
+        for _ in range(100):
+            if await sla_ledger.payload_of(stored.traceer_id) is None:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail(f"payload kept after runs at {runs}; the clock is at {clock.now()}")
+    finally:
+        await job.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from typing import Any
+from typing import Any, Literal
 
 from hypothesis import strategies as st
 
@@ -13,6 +13,8 @@ from gateway.standard.message_types import MessageType, Standard
 from gateway.standard.model import Header, Message, body_spec
 from gateway.standard.simple_types import SIMPLE_TYPES, Base
 from gateway.standard.spec import Field, Kind, Party, fields_of
+
+_UNASSIGNED: tuple[Literal["Cn"]] = ("Cn",)
 
 XSD_SPACE = " \t\n\r"
 # Characters an XML document can carry as they are (no controls, no surrogates, no U+FFFE).
@@ -40,7 +42,7 @@ _PATTERNED: dict[str, st.SearchStrategy[Any]] = {
     "LDT_Versie": st.builds("{}.{}.{}".format, *(st.integers(0, 999) for _ in range(3))),
     "LDT_Voorletters": st.text(
         st.sampled_from(string.ascii_letters)
-        | st.characters(min_codepoint=0xC0, max_codepoint=0x1EF3, exclude_categories=("Cn",)),
+        | st.characters(min_codepoint=0xC0, max_codepoint=0x1EF3, exclude_categories=_UNASSIGNED),
         min_size=1,
         max_size=6,
     ),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -97,6 +99,20 @@ def test_jw318_is_rejected_naming_the_misplaced_retourcode(examples: list[Exampl
     assert issues[0].line == 33
     assert "This element is not expected" in issues[0].reason
     assert "RetourCodes" in issues[0].reason
+
+
+def test_a_pattern_in_a_reason_keeps_its_quantifiers(examples: list[Example]) -> None:
+    """Namespaces are taken out of a reason, the {9} of a pattern is not: '[0-9]{9}'."""
+    example = next(e for e in examples if e.name == "iwmo-3.2/examples/WMO301.xml")
+    doc = _doc(example)
+    bsn = doc.getroot().find(".//{*}Client/{*}Bsn")
+    assert bsn is not None
+    bsn.text = "12"
+    issues = default_catalog().issues(doc)
+    assert [i.element for i in issues] == ["Bsn"]
+    assert issues[0].reason == (
+        "[facet 'pattern'] The value '12' is not accepted by the pattern '[0-9]{9}'."
+    )
 
 
 def test_an_unknown_namespace_is_named() -> None:
@@ -197,3 +213,19 @@ def test_a_huge_bad_value_gives_a_short_error(examples: list[Example]) -> None:
     assert time.perf_counter() - started < 5
     assert [i.element for i in issues] == ["Commentaar"]
     assert len(issues[0].reason) <= 400
+
+
+def test_xmlschema_stays_off_the_hot_path(examples: list[Example]) -> None:
+    """The server, the ingress and `gateway validate` never import xmlschema (~100x lxml)."""
+    example = next(e for e in examples if e.name == "iwmo-3.2/examples/WMO323.xml")
+    program = (
+        "import sys, gateway.server, gateway.ingress, gateway.cli, gateway.handlers.municipality\n"
+        "from gateway.cli import main\n"
+        f"assert main(['validate', {str(example.path)!r}]) == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'xmlschema'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "schema valid" in done.stdout
+    assert done.stdout.splitlines()[-1] == "[]"

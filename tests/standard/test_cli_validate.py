@@ -62,6 +62,25 @@ def test_json_gives_one_object_per_file(
     assert any(r["rule"] == "CS003" for r in jw317["remarks"])
 
 
+def test_retourcodes_are_what_the_receiver_would_return(
+    reference: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JW323 earns two level-2 remarks and a level-3 one (8021): the 325 would carry 0001 alone."""
+    files = _examples(reference, "ijw-3.2/examples/JW323.xml")
+    assert main(["validate", "--json", *TODAY, *files]) == 0
+    jw323 = json.loads(capsys.readouterr().out)
+    assert [(r["rule"], r["level"], r["retourcode"]) for r in jw323["remarks"]] == [
+        ("TR101", 2, "0001"),
+        ("TR416", 2, "0001"),
+        ("TR314", 3, "8021"),
+    ]
+    assert jw323["retourcodes"] == ["0001"]
+    assert main(["validate", *TODAY, *files]) == 0
+    out = capsys.readouterr().out
+    assert "  level 3: TR314 retourcode 8021 at " in out
+    assert out.endswith("  retourcodes: 0001 (Bericht is afgekeurd om technische redenen.)\n")
+
+
 def test_strict_fails_on_level_two_remarks(
     reference: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

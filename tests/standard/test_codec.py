@@ -60,6 +60,36 @@ def test_build_of_parse_is_the_official_example(examples: list[Example]) -> None
     assert checked == 39
 
 
+def _parts(value: object) -> list[object]:
+    """Every dataclass instance in a parsed message, the message first."""
+    if isinstance(value, tuple):
+        return [part for item in value for part in _parts(item)]
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return []
+    found: list[object] = [value]
+    for f in dataclasses.fields(value):
+        found.extend(_parts(getattr(value, f.name)))
+    return found
+
+
+def test_every_message_parses_into_frozen_dataclasses(examples: list[Example]) -> None:
+    """Each part of each parsed example is a frozen dataclass; repeated parts are tuples."""
+    kinds: set[str] = set()
+    for example in examples:
+        if not example.valid:
+            continue
+        parts = _parts(parse(example.path.read_bytes()))
+        assert len(parts) > 3, example.name
+        for part in parts:
+            kinds.add(type(part).__name__)
+            first = dataclasses.fields(part)[0].name  # type: ignore[arg-type]
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(part, first, None)
+            for f in dataclasses.fields(part):  # type: ignore[arg-type]
+                assert not isinstance(getattr(part, f.name), list), (type(part), f.name)
+    assert {"Message", "Header", "ToewijzingClient", "Declaratie", "Prestatie"} <= kinds
+
+
 def test_parse_gives_typed_values(examples: list[Example]) -> None:
     """Dates, times and numbers come out as date, time and int; repeated elements as tuples."""
     example = next(e for e in examples if e.name == "iwmo-3.2/examples/WMO301.xml")

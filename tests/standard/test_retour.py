@@ -18,6 +18,7 @@ from gateway.standard.retour import (
     Beoordeling,
     build_declaratie_antwoord,
     build_retour,
+    returned_codes,
 )
 from gateway.standard.rules import Berichtklasse, CheckContext, Controleniveau, Remark, check
 from gateway.standard.rules._xml import children, find, iterate, local, resolve, text
@@ -448,3 +449,48 @@ def test_any_rejection_keeps_the_totals_consistent(
         len(children(c, "RetourCodes")) == 1
         for c in iterate(root, "DeclaratieAntwoord/Clienten/Client")
     )
+
+
+# ---- returned_codes: what `gateway validate` reports, by the builders' own rules ------------
+
+LEVEL_2 = Controleniveau.INHOUD
+RETOUR_POOL = [
+    remark("Header", "9056"),
+    remark("Client", "8187"),
+    remark("Client/StartProducten/StartProduct[1]", "9063"),
+    remark("Client/StartProducten/StartProduct[2]", "9414"),
+    remark("Client/StartProducten/StartProduct[2]", "9415"),
+    remark("Client", "0001", LEVEL_2),
+]
+ANTWOORD_POOL = [
+    remark("Header", "8848"),
+    remark("Declaratie", "9333"),
+    remark("Declaratie/Clienten/Client[1]", "8187"),
+    remark("Declaratie/Clienten/Client[1]/Prestaties/Prestatie[1]", "0611"),
+    remark("Declaratie/Clienten/Client[2]/Prestaties/Prestatie[1]", "9307"),
+    remark("Declaratie/Clienten/Client[2]/Prestaties/Prestatie[1]", "0001", LEVEL_2),
+]
+SAY_NOTHING = {"0200", "0233", "8001"}
+
+
+def _codes_in(data: bytes) -> set[str]:
+    return {c.text or "" for c in parsed(data).getroot().iter() if local(c) == "RetourCode"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    retour=st.lists(st.sampled_from(RETOUR_POOL), unique=True),
+    antwoord=st.lists(st.sampled_from(ANTWOORD_POOL), unique=True),
+)
+def test_returned_codes_are_those_the_answer_carries(
+    retour: list[Remark], antwoord: list[Remark]
+) -> None:
+    """Whatever the remarks, returned_codes names exactly the codes of faults in the 306/325."""
+    wmo305 = load("iwmo-3.2/examples/WMO305.xml")
+    built = build_retour(wmo305, retour, identificatie="R", dagtekening=DAY)
+    assert set(returned_codes(retour)) == _codes_in(built) - SAY_NOTHING
+    wmo323 = parsed(load("iwmo-3.2/examples/WMO323.xml"))
+    beoordeling = Beoordeling.from_remarks(wmo323, antwoord)
+    built = build_declaratie_antwoord(wmo323, beoordeling, identificatie="A", dagtekening=DAY)
+    assert set(returned_codes(antwoord)) == _codes_in(built) - SAY_NOTHING
+    assert len(returned_codes(retour + antwoord)) == len(set(returned_codes(retour + antwoord)))

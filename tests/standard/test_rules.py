@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -594,9 +595,12 @@ def run(case: Case) -> tuple[Element, list[Remark]]:
     return root, check(root, message_type_of(root), context)
 
 
-@pytest.mark.parametrize(
-    "case", CASES, ids=[f"{c.rule}-{'bad' if c.fails else 'good'}-{i}" for i, c in enumerate(CASES)]
-)
+def case_id(index: int, case: Case) -> str:
+    """``TR056-bad-7``: what docs/rules.md's ``test_rule_case[TR056-*]`` selects."""
+    return f"{case.rule}-{'bad' if case.fails else 'good'}-{index}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(i, c) for i, c in enumerate(CASES)])
 def test_rule_case(case: Case) -> None:
     """The rule speaks on its invalid case (code, berichtklasse) and is silent on its valid one."""
     root, remarks = run(case)
@@ -724,15 +728,23 @@ def test_check_never_raises_on_odd_values(name: str, data: st.DataObject) -> Non
 
 
 def test_docs_table_lists_every_rule() -> None:
-    """docs/rules.md has a row per implemented rule with its retourcode and level."""
+    """docs/rules.md has a row per implemented rule, and no other: its retourcode, level and
+    messages, and a test that exists (test_rule_case with a valid and an invalid case)."""
     docs = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text(encoding="utf-8")
     rows = {
-        cells[1]: cells[2:4]
+        cells[1]: cells[2:7]
         for line in docs.splitlines()
-        if line.startswith("| ") and len(cells := [c.strip() for c in line.split("|")]) > 6
+        if re.match(r"^\| [A-Z]{2}\d{3} \|", line)
+        and len(cells := [c.strip() for c in line.split("|")]) == 8
     }
+    assert set(rows) == set(RULES)
+    ids = {case_id(i, case) for i, case in enumerate(CASES)}
     for rule in RULES.values():
-        assert rows.get(rule.code) == [rule.retourcode, str(int(rule.controleniveau))], rule.code
+        retourcode, level, numbers, _, test = rows[rule.code]
+        assert (retourcode, level) == (rule.retourcode, str(int(rule.controleniveau))), rule.code
+        assert {int(n) for n in numbers.split()} == rule.numbers, rule.code
+        assert test == f"`test_rule_case[{rule.code}-*]`", rule.code
+        assert {f"{rule.code}-good", f"{rule.code}-bad"} <= {i.rsplit("-", 1)[0] for i in ids}
 
 
 def test_toewijzingen_read_from_a_301() -> None:

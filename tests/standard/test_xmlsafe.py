@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from lxml import etree
 
 from gateway.errors import NotWellFormedError, UnsafeXmlError
-from gateway.standard import xmlsafe
+from gateway.standard import streaming, xmlsafe
 from gateway.standard.xmlsafe import check_bytes, parse_xml
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -57,6 +60,45 @@ def test_billion_laughs_is_refused_at_once() -> None:
 def test_an_external_dtd_is_refused() -> None:
     """A DOCTYPE naming an external DTD is refused."""
     _refused(b'<!DOCTYPE r SYSTEM "http://127.0.0.1:9/r.dtd"><r/>', UnsafeXmlError, "DOCTYPE")
+
+
+def _tree_parse(data: bytes) -> bytes:
+    return etree.tostring(etree.fromstring(data, xmlsafe._parser()))
+
+
+def _pull_parse(data: bytes) -> bytes:
+    parser = etree.XMLPullParser(events=("end",), **streaming._OPTIONS)
+    parser.feed(data)
+    return etree.tostring(parser.close())
+
+
+@pytest.mark.parametrize("parse", [_tree_parse, _pull_parse], ids=["tree", "pull"])
+def test_the_parsers_alone_neither_read_nor_expand_anything(
+    parse: Callable[[bytes], bytes], tmp_path: Path
+) -> None:
+    """Behind the DOCTYPE refusal, the parser settings (parse_xml's and the streaming pass's)
+    still read no external DTD from disk and expand no entity from one."""
+    broken = tmp_path / "broken.dtd"
+    broken.write_text("this is no DTD", encoding="utf-8")
+    leaky = tmp_path / "leaky.dtd"
+    leaky.write_text('<!ENTITY m "LEAKED">', encoding="utf-8")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cret", encoding="utf-8")
+    # Read, the broken DTD would be a parse error ("Content error in the external subset").
+    assert parse(f'<!DOCTYPE r SYSTEM "{broken.as_uri()}"><r/>'.encode()) == b"<r/>"
+    hostile = [
+        f'<!DOCTYPE r SYSTEM "{leaky.as_uri()}"><r>&m;</r>',
+        f'<!DOCTYPE r [<!ENTITY % p SYSTEM "{leaky.as_uri()}"> %p;]><r>&m;</r>',
+        f'<!DOCTYPE r [<!ENTITY x SYSTEM "{secret.as_uri()}">]><r>&x;</r>',
+    ]
+    for data in hostile:
+        try:
+            out = parse(data.encode())
+        except etree.XMLSyntaxError as exc:
+            out = str(exc).encode()
+            assert re.search(rb"Entity '\w+' not defined", out), out
+        assert b"LEAKED" not in out
+        assert b"s3cret" not in out
 
 
 def test_an_entity_reference_without_a_dtd_is_not_well_formed() -> None:
