@@ -204,6 +204,17 @@ class Municipality:
                 and (current.einddatum is None or updated.einddatum > current.einddatum)
                 else "05"
             )
+        # What is judged beside a changed product is judged again: running vervoer beside a
+        # dagbesteding asked down to fewer dagdelen.
+        for nummer, dependent in by_nummer.items():
+            if not changed or nummer in changed or dependent.categorie not in JUDGED_LAST:
+                continue
+            if dependent.einddatum is not None and dependent.einddatum < now.date():
+                continue
+            others = [a for n, a in by_nummer.items() if n != nummer]
+            decision = self.profile.decide(_as_request(dependent), others)
+            if isinstance(decision, Refusal):
+                return [self._antwoord(received, verzoek.referentie_aanbieder, decision, now)]
         new: list[Assignment] = []
         for product in sorted(verzoek.nieuwe_producten, key=_judged_last):
             request = _request(

@@ -158,6 +158,41 @@ def test_a_317_that_raises_dagbesteding_above_9_dagdelen_is_refused() -> None:
     assert assignment.volume == 4
 
 
+@pytest.mark.parametrize(("dagdelen", "refused"), [(2, True), (3, False)])
+def test_a_317_lowering_dagbesteding_is_judged_beside_the_running_vervoer(
+    dagdelen: int, refused: bool
+) -> None:
+    """4 dagdelen and 3 etmalen vervoer run; a 317 asks the dagbesteding down. To 2 dagdelen the
+    vervoer would be above the days: refused whole (reden 4); to 3 it still fits."""
+    municipality = Municipality(ZOETERMEER, get_profile("zoetermeer-2020"))
+    payload = verzoek_om_toewijzing(
+        afzender=PROVIDER,
+        ontvanger=ZOETERMEER,
+        identificatie="MUN000000009",
+        dagtekening=NOW.date(),
+        bsn=BSN,
+        products=[
+            contracted("07A03", 4, NOW.date(), dt.date(2021, 2, 28)),
+            contracted("08A03", 3, NOW.date(), dt.date(2021, 2, 28)),
+        ],
+    )
+    answers = municipality.answer(_received(MessageType.WMO315, payload), NOW)
+    assert [a.message_type for a in answers] == [MessageType.WMO316, MessageType.WMO301]
+
+    change = _verzoek_om_wijziging("MUN000000010", _wijziging(volume=dagdelen))
+    retour, answer = municipality.answer(_received(MessageType.WMO317, change), NOW)
+    assert retour.message_type is MessageType.WMO318
+    volumes = {a.code: a.volume for a in municipality.clients[BSN].assignments}
+    if refused:
+        body = parse(answer.payload).body
+        assert isinstance(body, model.Antwoord)
+        assert body.reden_afwijzing_verzoek == "4"
+        assert volumes == {"07A03": 4, "08A03": 3}
+    else:
+        assert answer.message_type is MessageType.WMO301
+        assert volumes == {"07A03": dagdelen, "08A03": 3}
+
+
 def test_a_317_that_extends_beyond_5_years_gets_the_term_of_the_contract() -> None:
     """An Einddatum asked 6 years on: the 301 extends (04) to the 5 years of the contract."""
     municipality = _municipality_with_an_assignment()
