@@ -32,7 +32,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import aio_pika
@@ -114,6 +114,10 @@ class Process:
         return self.log.read_text(errors="replace")[-3000:]
 
 
+def _exit_on_signal(signum: int, _frame: object) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
 @dataclass
 class Harness:
     """The run's temporary world: certificates, vhost, ledgers, child processes, results."""
@@ -137,6 +141,9 @@ class Harness:
 
     @contextlib.contextmanager
     def opened(self) -> Iterator[Harness]:
+        # A run stopped with SIGTERM (kill, a timeout) still stops its servers and removes its
+        # vhost and databases: the signal becomes SystemExit, which the finally below sees.
+        previous = signal.signal(signal.SIGTERM, _exit_on_signal)
         pki.init(self.certs, Registry.load())
         rabbitmqctl("add_vhost", self.vhost)
         try:
@@ -148,6 +155,7 @@ class Harness:
             rabbitmqctl("delete_vhost", self.vhost)
             for database in self.databases:
                 psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            signal.signal(signal.SIGTERM, previous)
 
     # -- processes -----------------------------------------------------------------------------
 
