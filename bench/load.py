@@ -56,6 +56,7 @@ class LoadSpec:
     reference: str = str(REFERENCE)
     uvloop: bool = False
     same: bool = False  # every upload the same BerichtIdentificatie: all but one are refused
+    first: int = 0  # the first upload's number (loads side by side with ``same`` keep apart)
 
 
 @dataclass
@@ -124,7 +125,7 @@ class Load:
         )
         self.latencies: list[float] = []
         self.statuses: Counter[int] = Counter()
-        self.numbers = iter(range(10**9))
+        self.numbers = iter(range(spec.first, 10**9))
         self.measuring = False
 
     async def upload(

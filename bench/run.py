@@ -276,6 +276,44 @@ class Harness:
         self.record(name, result)
         return result
 
+    def loads_side_by_side(self, name: str, specs: list[LoadSpec]) -> dict[str, Any]:
+        """Run loads at once, each in a process of its own; record what they saw together.
+
+        The rate is the sum of their rates, answers and counts are added up, the latencies are
+        the worst of the loads'.
+        """
+        running = [
+            subprocess.Popen(
+                [PYTHON, "-m", "bench.load", json.dumps(asdict(spec))],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for spec in specs
+        ]
+        parts: list[dict[str, Any]] = []
+        for process, spec in zip(running, specs, strict=True):
+            out, err = process.communicate(timeout=spec.seconds + 180)
+            if process.returncode != 0:
+                raise RuntimeError(f"load {name} failed:\n{err[-3000:]}")
+            parts.append(json.loads(out.strip().splitlines()[-1]))
+        statuses: dict[str, int] = {}
+        for part in parts:
+            for status, count in part["statuses"].items():
+                statuses[status] = statuses.get(status, 0) + count
+        result = {
+            "rate": sum(part["rate"] for part in parts),
+            "ok": sum(part["ok"] for part in parts),
+            "errors": sum(part["errors"] for part in parts),
+            "statuses": statuses,
+            "p50_ms": max(part["p50_ms"] for part in parts),
+            "p99_ms": max(part["p99_ms"] for part in parts),
+            "parts": parts,
+        }
+        self.record(name, result)
+        return result
+
     def record(self, name: str, result: dict[str, Any]) -> None:
         self.results[name] = result
         print(f"  {name}: {_summary(result)}", flush=True)
@@ -434,21 +472,37 @@ def roundtrip(h: Harness) -> None:
 
 
 def two_processes(h: Harness) -> None:
-    """6. Two gateway processes on one PostgreSQL ledger and one broker, one port (SO_REUSEPORT)."""
+    """6. Two gateway processes on one PostgreSQL ledger and one broker, each on a port of its own
+    (as behind a load balancer), loaded side by side."""
     db_url = h.postgres_url()
     one, port = h.gateway(db_url=db_url, uvloop=True)
     h.purge(MUNICIPALITY_QUEUE)
     single = h.load("one gateway on PostgreSQL", h.spec(port, uvloop=True))
-    two, _ = h.gateway(db_url=db_url, port=port, uvloop=True)
+    two, other_port = h.gateway(db_url=db_url, uvloop=True)
     h.purge(MUNICIPALITY_QUEUE)
-    both = h.load("two gateways on PostgreSQL", h.spec(port, uvloop=True, warmup=0))
+    # Half the clients on each (each spec a series of its own: their Identificaties differ).
+    halves = [h.spec(p, uvloop=True, warmup=0, concurrency=25) for p in (port, other_port)]
+    both = h.loads_side_by_side("two gateways on PostgreSQL", halves)
     # Correct side by side: every accepted upload is in the inbox exactly once ...
     delivered, distinct = h.drain(MUNICIPALITY_QUEUE)
     accepted = both["ok"]
     # ... and one BerichtIdentificatie sent to both at once is accepted exactly once (TR056).
-    same = h.load(
+    series = h.spec(port).series  # one series for both: the same Identificatie at both
+    same = h.loads_side_by_side(
         "two gateways, one Identificatie 50 times at once",
-        h.spec(port, count=50, warmup=0, concurrency=50, new_connections=True, same=True),
+        [
+            h.spec(
+                p,
+                count=25,
+                warmup=0,
+                concurrency=25,
+                new_connections=True,
+                same=True,
+                series=series,
+                first=first,  # the two loads' bytes differ: a 409, not a replay of the first
+            )
+            for p, first in ((port, 0), (other_port, 1000))
+        ],
     )
     h.record(
         "two gateways correct",

@@ -126,3 +126,21 @@ def test_verdicts_apply_the_issue_targets() -> None:
         "upload new connections: >= 85% of bare": True,
         "round trip >= 800/s": False,
     }
+
+
+def test_two_gateway_processes_run_side_by_side_correctly(tmp_path: Path) -> None:
+    """``bench.run --quick --only two``: two gateways on one PostgreSQL ledger, loaded at once,
+    deliver every accepted upload once and accept one Identificatie sent to both exactly once."""
+    out = tmp_path / "two.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--only", "two", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    correct = json.loads(out.read_text())["results"]["two gateways correct"]
+    assert correct["accepted"] == correct["in inbox"] == correct["distinct in inbox"] > 0
+    assert correct["duplicates answers"] == {"204": 1, "409": 49}
