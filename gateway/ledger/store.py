@@ -412,6 +412,10 @@ class Ledger:
 
         A message still ``WordtVerwerkt`` moves too: the dead letter proves that the broker took
         it, and the ingress only had not yet recorded that (it will then find nothing to move).
+
+        A message that was never offered counts as not sent, as a withdrawn one does: what it
+        opened is dropped (its recipient owes no answer to what it never got), and what it met
+        is open again (its sender still owes it).
         """
         if outcome not in UNDELIVERABLE:
             raise ValueError(f"{outcome}: not a status of a message that could not be offered")
@@ -423,6 +427,7 @@ class Ledger:
             offered = {**common, "from": [Berichtstatus.WORDT_AANGEBODEN.value]}
             if connection.execute(on_offer, offered).rowcount:
                 _history(connection, traceer_id, now, outcome)
+                obligations.forget(connection, traceer_id)
                 return True
             unmarked = {**common, "from": [Berichtstatus.WORDT_VERWERKT.value]}
             if connection.execute(on_offer, unmarked).rowcount:
@@ -434,6 +439,7 @@ class Ledger:
                     Berichtstatus.WORDT_AANGEBODEN,
                     outcome,
                 )
+                obligations.forget(connection, traceer_id)
                 return True
             return False
 

@@ -15,6 +15,7 @@ from gateway.ledger import Ledger
 from gateway.ledger.schema import MIGRATIONS, metadata, schema_version
 from gateway.sla.chains import Chains
 from gateway.sla.store import ObligationStore, Query, State
+from gateway.vsp import Berichtstatus
 from tests.sla.conftest import Admitter
 
 
@@ -122,6 +123,28 @@ async def test_withdrawn_message_takes_its_obligations_back(
     [owed] = await store.find(Query(message="WMO302"), clock.now())
     assert owed.met_at is None
     assert owed.met_by is None
+
+
+async def test_a_message_never_offered_takes_its_obligations_back(
+    admitter: Admitter, store: ObligationStore, sla_ledger: Ledger, clock: VirtualClock
+) -> None:
+    """A dead-lettered 302 (AanbiedenMislukt) meets nothing: the provider owes it again; a
+    dead-lettered 301 opens nothing: the provider owes no 302 or 305 for it."""
+    first = await admitter.admit("WMO301")
+    retour = await admitter.admit("WMO302")
+    assert retour.recipient is not None
+    assert await sla_ledger.undeliverable(
+        retour.traceer_id, Berichtstatus.AANBIEDEN_MISLUKT, recipient=retour.recipient
+    )
+    [owed] = await store.find(Query(message="WMO302"), clock.now())
+    assert (owed.trigger_traceer_id, owed.met_at, owed.met_by) == (first.traceer_id, None, None)
+
+    assert first.recipient is not None
+    assert await sla_ledger.undeliverable(
+        first.traceer_id, Berichtstatus.BEZORGING_AFGEBROKEN, recipient=first.recipient
+    )
+    assert await store.find(Query(message="WMO302"), clock.now()) == []
+    assert await store.find(Query(message="WMO305"), clock.now()) == []
 
 
 async def test_tally_counts_per_message_and_debtor(
