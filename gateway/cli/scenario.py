@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
 from typing import Any
 
 from gateway import config
 from gateway.scenarios.catalog import SCENARIOS
-from gateway.scenarios.play import play
+from gateway.scenarios.play import own_ledger, play
 
 
 def register(subcommands: Any) -> None:
@@ -36,7 +38,9 @@ def list_scenarios(_args: argparse.Namespace) -> int:
 def run_scenario(args: argparse.Namespace) -> int:
     scenario = SCENARIOS.get(args.name)
     if scenario is None:
-        print(f"gateway scenario: unknown scenario {args.name!r}; known: {', '.join(SCENARIOS)}")
+        known = ", ".join(SCENARIOS)
+        print(f"gateway scenario: unknown scenario {args.name!r}; known: {known}", file=sys.stderr)
         return 2
     settings = config.load().with_overrides(simulate=True, port=args.port, ops_port=args.ops_port)
-    return asyncio.run(play(scenario, settings, print))
+    with own_ledger(settings, os.environ) as settings:
+        return asyncio.run(play(scenario, settings, print))

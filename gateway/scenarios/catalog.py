@@ -101,13 +101,17 @@ async def viv_new(chain: Chain) -> list[Check]:
         )
     )
     assert einddatum is not None
-    await at(chain, einddatum, 12)
-    # Every month from January 2021 whose declaration day has come is declared and answered.
+    # Every month from January 2021 whose declaration day comes before the Einddatum is declared
+    # and answered, each on its own day: the clock goes from one declaration day to the next.
     declared = [
         m
         for m in declaring.months(today, einddatum)
         if declaring.declaration_day(m, chain.clock.workdays) <= einddatum
     ]
+    for number, month in enumerate(declared[1:], start=2):
+        await at(chain, declaring.declaration_day(month, chain.clock.workdays))
+        await chain.wait_for(W.WMO325, number)
+    await at(chain, einddatum, 12)
     await wait_all(chain, {W.WMO307: 1, W.WMO308: 1, W.WMO325: len(declared)})
     checks.append(
         Check(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 
 from gateway.config import Settings
 from gateway.deadlines.workdays import AMSTERDAM
@@ -13,6 +15,17 @@ from gateway.scenarios.chain import Chain
 from gateway.sla.store import ObligationStore
 
 Printer = Callable[[str], None]
+
+
+@contextlib.contextmanager
+def own_ledger(settings: Settings, environ: Mapping[str, str]) -> Iterator[Settings]:
+    """A ledger of the run's own unless ``GATEWAY_DB_URL`` names one: a scenario played again
+    would otherwise find the last run's messages and obligations in its SLA summary."""
+    if environ.get("GATEWAY_DB_URL"):
+        yield settings
+        return
+    with tempfile.TemporaryDirectory(prefix="gateway-scenario-") as directory:
+        yield settings.with_overrides(db_url=f"sqlite:///{directory}/ledger.db")
 
 
 async def sla_summary(chain: Chain) -> list[str]:

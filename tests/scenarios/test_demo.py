@@ -34,3 +34,25 @@ def test_demo_plays_viv_new_and_prints_the_sla_summary(
     assert "SLA at 2025-03-01 12:00" in out
     assert "FAIL" not in out
     assert "checks hold" in out
+
+
+def test_each_demo_has_a_ledger_of_its_own(certs_dir: Path, amqp_url: str, tmp_path: Path) -> None:
+    """Without GATEWAY_DB_URL the demo plays on a new ledger each time: a second run's SLA
+    summary is the first's, not the first's plus its own."""
+    env = {k: v for k, v in os.environ.items() if k not in ("GATEWAY_DB_URL", "GATEWAY_SIMULATE")}
+    env.update({"GATEWAY_AMQP_URL": amqp_url, "GATEWAY_CERTS": str(certs_dir)})
+    summaries = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway", "demo", "--port", "0", "--ops-port", "0"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=100,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        summaries.append(done.stdout[done.stdout.index("SLA at ") :])
+    assert summaries[0] == summaries[1]
+    assert not (tmp_path / "var").exists()  # nothing left behind in the working directory

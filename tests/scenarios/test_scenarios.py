@@ -75,9 +75,9 @@ def test_scenario_list_names_the_nine(capsys: pytest.CaptureFixture[str]) -> Non
 def test_unknown_scenario_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """``gateway scenario run`` with a name it does not know exits 2 and lists the known."""
     assert main(["scenario", "run", "no-such"]) == 2
-    out = capsys.readouterr().out
-    assert "unknown scenario 'no-such'" in out
-    assert "viv-new" in out
+    err = capsys.readouterr().err
+    assert "unknown scenario 'no-such'" in err
+    assert "viv-new" in err
 
 
 async def _four_dagdelen_said_to_be_five(chain: Chain) -> list[Check]:
