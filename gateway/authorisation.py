@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from gateway.errors import Refused
 from gateway.participants import Participant, Registry
+from gateway.standard.catalog import MessageHeader
 from gateway.standard.message_types import MessageType
 from gateway.vsp import Foutcode, role_of_vsp
 
@@ -41,14 +42,9 @@ def _refuse(status: int, code: Foutcode, detail: str) -> Refused:
     return Refused(status, code.omschrijving, detail, code=code.code)
 
 
-def authorise(
-    sender: Participant,
-    message_type: MessageType,
-    afzender: str,
-    ontvanger: str,
-    registry: Registry,
-) -> Route:
+def authorise(sender: Participant, header: MessageHeader, registry: Registry) -> Route:
     """Check that ``sender`` may send this message with this header; return its route."""
+    message_type = header.message_type
     if sender.role is not message_type.sender_role:
         raise _refuse(
             403,
@@ -56,10 +52,8 @@ def authorise(
             f"a {sender.role} may not send {message_type}: "
             f"{message_type} is sent by a {message_type.sender_role}",
         )
-    if message_type.copies_header:
-        own, other, own_field, other_field = ontvanger, afzender, "Ontvanger", "Afzender"
-    else:
-        own, other, own_field, other_field = afzender, ontvanger, "Afzender", "Ontvanger"
+    own_field, own = header.sender_field
+    other_field, other = header.recipient_field
     if own != sender.code:
         copied = " (the header of a retour message is the original's)" * message_type.copies_header
         raise _refuse(

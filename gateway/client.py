@@ -81,13 +81,7 @@ def addressing(payload: bytes, catalog: Catalog | None = None) -> Addressing:
     catalog = catalog or default_catalog()
     message_type = catalog.identify(doc)
     header = catalog.header(doc, message_type)
-    # A retour that copies its original's header (302, 306, ...; IV028) is addressed to the
-    # original's sender, whom its Afzender names.
-    element, code = (
-        ("Afzender", header.afzender)
-        if message_type.copies_header
-        else ("Ontvanger", header.ontvanger)
-    )
+    element, code = header.recipient_field
     try:
         recipient = Participant(message_type.receiver_role, code)
     except ConfigError:

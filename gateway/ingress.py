@@ -152,9 +152,7 @@ class Ingress:
             )
         doc, message_type = self._read(payload)
         header = self.catalog.header(doc, message_type)
-        route = authorise(
-            submission.sender, message_type, header.afzender, header.ontvanger, self.registry
-        )
+        route = authorise(submission.sender, header, self.registry)
         if submission.declared is not None:
             check_declared(submission.declared, route, message_type)
         self._check_bsns(doc)

@@ -50,6 +50,21 @@ class MessageHeader:
     identificatie_retour: str | None = None
     dagtekening_retour: datetime.date | str | None = None
 
+    @property
+    def sender_field(self) -> tuple[str, str]:
+        """The Header element that names who sends the message, and its code: Afzender, or
+        Ontvanger in a retour message, which copies the header of its original (IV028)."""
+        if self.message_type.copies_header:
+            return "Ontvanger", self.ontvanger
+        return "Afzender", self.afzender
+
+    @property
+    def recipient_field(self) -> tuple[str, str]:
+        """The Header element that names who receives the message, and its code."""
+        if self.message_type.copies_header:
+            return "Afzender", self.afzender
+        return "Ontvanger", self.ontvanger
+
 
 @dataclass(frozen=True, slots=True)
 class SchemaEntry:
