@@ -16,7 +16,7 @@ import yaml
 
 from gateway import config, pki
 from gateway.cli import build_parser
-from gateway.handlers.service import SIMULATED_ENV, gateway_url, ops_url, parse_simulated
+from gateway.handlers.service import SIMULATED_ENV, ops_url, parse_simulated
 from gateway.participants import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,7 +185,7 @@ def test_handlers_start_with_the_settings_they_are_given(services: dict[str, Any
     gateway = config.load({**image_environment(), **services["gateway"]["environment"]})
     # Participants' port over TLS, and the ops port that says whose clock runs (unreachable
     # there: exit 2 at start).
-    assert gateway_url(settings) == f"https://gateway:{gateway.port}"
+    assert settings.client_url == f"https://gateway:{gateway.port}"
     assert ops_url(settings) == f"http://gateway:{gateway.ops_port}"
     assert "gateway" in pki.SERVER_NAMES
 

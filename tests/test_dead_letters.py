@@ -23,7 +23,6 @@ from gateway.dead_letters import (
 )
 from gateway.errors import MalformedDelivery
 from gateway.ledger import Ledger
-from gateway.ledger.store import NewMessage
 from gateway.metrics import Metrics
 from gateway.participants import Participant
 from gateway.routing import (
@@ -37,6 +36,7 @@ from gateway.routing import (
 from gateway.vsp import Berichtstatus
 from tests.fixtures.broker import PROVIDER_A, ZOETERMEER, rabbitmqctl
 from tests.fixtures.gateway import PULL_URL, STATUS_URL, Client, RunningGateway
+from tests.ledger.test_store import new_message
 
 PROVIDER = Participant.parse("aanbieder-65656055")
 AMSTERDAM = Participant.parse("gemeente-0363")
@@ -404,30 +404,18 @@ async def test_the_watch_goes_on_after_rabbitmq_closed_its_connections(
 # -- the watch on its own: acknowledgement and repeats, on both ledgers ------------------------
 
 
-def new_message(traceer_id: str) -> NewMessage:
-    return NewMessage(
-        traceer_id=traceer_id,
-        conversatie_id=str(uuid.uuid4()),
-        als_antwoord_op=None,
-        referentie_id=None,
-        sender=PROVIDER_A.key,
-        recipient=ZOETERMEER.key,
-        message_type="WMO305",
-        release="3.2",
-        berichttype="WMO305",
-        identificatie=traceer_id[:8],
-        dagtekening="2020-03-02",
-        answers_identificatie=None,
-        sha256="0" * 64,
-        payload=b"<Bericht/>",
-        trace_id=uuid.uuid4().hex,
-    )
-
-
 async def on_offer(ledger: Ledger, broker: Broker, copies: int = 1) -> str:
     """A message admitted and routed to Zoetermeer, published ``copies`` times."""
     traceer_id = str(uuid.uuid4())
-    await ledger.admit(new_message(traceer_id))
+    await ledger.admit(
+        new_message(
+            b"<Bericht/>",
+            traceer_id[:8],
+            traceer_id=traceer_id,
+            sender=PROVIDER_A.key,
+            recipient=ZOETERMEER.key,
+        )
+    )
     for _ in range(copies):
         await broker.publish(
             RoutedMessage(

@@ -29,6 +29,7 @@ from gateway.cli.participant import Acting
 from gateway.client import GatewayClient, Incoming, SubmitRefused
 from gateway.deadlines.workdays import AMSTERDAM
 from gateway.errors import ChecksumMismatch, GatewayError
+from gateway.text import columns
 from gateway.vsp import MAX_PULL, role_of_vsp
 
 DEFAULT_LAST = 10
@@ -168,7 +169,7 @@ async def _list(client: GatewayClient, acting: Acting, limit: int, as_json: bool
                 message.als_antwoord_op or "",
             )
         )
-    print(_table(rows))
+    print(columns(rows))
     print(f"{len(messages)} message(s) ready for {acting.participant}")
     return 0
 
@@ -274,7 +275,7 @@ def _status_table(entries: Sequence[Mapping[str, Any]]) -> str:
             + (f": {m['toelichting']}" if m.get("toelichting") else "")
             for m in entry.get("meldingen", [])
         ]
-    lines = _table(rows).splitlines()
+    lines = columns(rows).splitlines()
     out: list[str] = []
     for number, line in enumerate(lines):
         out.append(line)
@@ -299,11 +300,3 @@ def _local(moment: object) -> str:
     if parsed.tzinfo is None:
         return moment
     return parsed.astimezone(AMSTERDAM).isoformat(timespec="seconds")
-
-
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )

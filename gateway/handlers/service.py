@@ -89,10 +89,6 @@ def parse_simulated(text: str, registry: Registry, name: str = SIMULATED_ENV) ->
     return found
 
 
-def gateway_url(settings: Settings) -> str:
-    return settings.client_url
-
-
 def ops_url(settings: Settings) -> str:
     return f"http://{settings.ops_host}:{settings.ops_port}"
 
@@ -116,7 +112,7 @@ async def run_handlers(
         if isinstance(responder, Provider):
             responder.workdays = deadlines.workdays
     runner = HandlerRunner(
-        base_url=gateway_url(settings),
+        base_url=settings.client_url,
         certs_dir=settings.certs_dir,
         amqp_url=settings.amqp_url,
         clock=clock,
@@ -132,7 +128,7 @@ async def run_handlers(
         log.info(
             "handlers for %s on %s (%s clock)",
             ", ".join(s.participant.key for s in simulated),
-            gateway_url(settings),
+            settings.client_url,
             "the gateway's virtual" if follower else "the real",
         )
         await stop.wait()

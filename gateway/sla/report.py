@@ -13,6 +13,8 @@ import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
+from gateway.text import columns
+
 Row = Mapping[str, object]
 
 # The CSV columns, in order: the report's promised fields first.
@@ -102,9 +104,4 @@ def _table(rows: Sequence[Row]) -> str:
                 trigger.strip(),
             )
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
-    return text + f"\n{len(rows)} obligation(s)\n"
+    return columns(lines) + f"\n{len(rows)} obligation(s)\n"

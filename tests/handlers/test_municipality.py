@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
@@ -14,7 +15,7 @@ from gateway.handlers.municipality import Municipality
 from gateway.handlers.profiles import get_profile
 from gateway.handlers.provider import Provider
 from gateway.participants import Participant
-from gateway.scenarios.steps import contracted, verzoek_om_toewijzing
+from gateway.scenarios.steps import ProductRequest, contracted, verzoek_om_toewijzing
 from gateway.standard import model
 from gateway.standard.codec import build, parse
 from gateway.standard.message_types import MessageType
@@ -45,18 +46,27 @@ def _verzoek_om_wijziging(identificatie: str, verzoek: model.Verzoek) -> bytes:
     )
 
 
-def _granted() -> tuple[Municipality, Outgoing]:
-    """A municipality that assigned 4 dagdelen 07A03 to March 2021, and its 301."""
-    municipality = Municipality(ZOETERMEER, get_profile("zoetermeer-2020"))
+def _ask(
+    municipality: Municipality, identificatie: str, products: Sequence[ProductRequest]
+) -> list[Outgoing]:
+    """What ``municipality`` answers to PROVIDER's 315 for BSN asking ``products``."""
     payload = verzoek_om_toewijzing(
         afzender=PROVIDER,
         ontvanger=ZOETERMEER,
-        identificatie="MUN000000001",
+        identificatie=identificatie,
         dagtekening=NOW.date(),
         bsn=BSN,
-        products=[contracted("07A03", 4, NOW.date(), dt.date(2021, 2, 28))],
+        products=products,
     )
-    answers = municipality.answer(_received(MessageType.WMO315, payload), NOW)
+    return municipality.answer(_received(MessageType.WMO315, payload), NOW)
+
+
+def _granted() -> tuple[Municipality, Outgoing]:
+    """A municipality that assigned 4 dagdelen 07A03 to March 2021, and its 301."""
+    municipality = Municipality(ZOETERMEER, get_profile("zoetermeer-2020"))
+    answers = _ask(
+        municipality, "MUN000000001", [contracted("07A03", 4, NOW.date(), dt.date(2021, 2, 28))]
+    )
     assert [a.message_type for a in answers] == [MessageType.WMO316, MessageType.WMO301]
     return municipality, answers[1]
 
@@ -165,18 +175,14 @@ def test_a_317_lowering_dagbesteding_is_judged_beside_the_running_vervoer(
     """4 dagdelen and 3 etmalen vervoer run; a 317 asks the dagbesteding down. To 2 dagdelen the
     vervoer would be above the days: refused whole (reden 4); to 3 it still fits."""
     municipality = Municipality(ZOETERMEER, get_profile("zoetermeer-2020"))
-    payload = verzoek_om_toewijzing(
-        afzender=PROVIDER,
-        ontvanger=ZOETERMEER,
-        identificatie="MUN000000009",
-        dagtekening=NOW.date(),
-        bsn=BSN,
-        products=[
+    answers = _ask(
+        municipality,
+        "MUN000000009",
+        [
             contracted("07A03", 4, NOW.date(), dt.date(2021, 2, 28)),
             contracted("08A03", 3, NOW.date(), dt.date(2021, 2, 28)),
         ],
     )
-    answers = municipality.answer(_received(MessageType.WMO315, payload), NOW)
     assert [a.message_type for a in answers] == [MessageType.WMO316, MessageType.WMO301]
 
     change = _verzoek_om_wijziging("MUN000000010", _wijziging(volume=dagdelen))
@@ -220,18 +226,14 @@ def test_vervoer_is_judged_beside_the_dagbesteding_that_replaces_the_running_one
     day before, so 3 etmalen are above the 2 days - refused; the 2 dagdelen are granted."""
     municipality = _municipality_with_an_assignment()
     may = dt.date(2020, 5, 4)
-    payload = verzoek_om_toewijzing(
-        afzender=PROVIDER,
-        ontvanger=ZOETERMEER,
-        identificatie="MUN000000007",
-        dagtekening=NOW.date(),
-        bsn=BSN,
-        products=[
+    answers = _ask(
+        municipality,
+        "MUN000000007",
+        [
             contracted("07A03", 2, may, dt.date(2021, 2, 28)),
             contracted("08A03", 3, may, dt.date(2021, 2, 28)),
         ],
     )
-    answers = municipality.answer(_received(MessageType.WMO315, payload), NOW)
     assert [a.message_type for a in answers] == [
         MessageType.WMO316,
         MessageType.WMO301,
@@ -252,15 +254,11 @@ def test_vervoer_is_judged_beside_its_dagbesteding_in_either_order(vervoer_first
     municipality = Municipality(ZOETERMEER, get_profile("zoetermeer-2020"))
     dagbesteding = contracted("07A03", 3, NOW.date(), dt.date(2021, 2, 28))
     vervoer = contracted("08A03", 3, NOW.date(), dt.date(2021, 2, 28))
-    payload = verzoek_om_toewijzing(
-        afzender=PROVIDER,
-        ontvanger=ZOETERMEER,
-        identificatie="MUN000000008",
-        dagtekening=NOW.date(),
-        bsn=BSN,
-        products=[vervoer, dagbesteding] if vervoer_first else [dagbesteding, vervoer],
+    answers = _ask(
+        municipality,
+        "MUN000000008",
+        [vervoer, dagbesteding] if vervoer_first else [dagbesteding, vervoer],
     )
-    answers = municipality.answer(_received(MessageType.WMO315, payload), NOW)
     assert [a.message_type for a in answers] == [MessageType.WMO316, MessageType.WMO301]
     body = parse(answers[1].payload).body
     assert isinstance(body, model.ToewijzingClient)

@@ -6,16 +6,15 @@ in which order, and that a search narrows to exactly the messages its criteria n
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.ledger.store import NewMessage
 from gateway.participants import Participant
 from tests.fixtures.gateway import PULL_URL, Client, RunningGateway
 from tests.http.test_end_to_end import example
+from tests.ledger.test_store import new_message
 
 PROVIDER = Participant.parse("aanbieder-42420001")
 DIEMEN = Participant.parse("gemeente-0384")
@@ -48,22 +47,14 @@ async def test_list_is_the_oldest_250_and_limit_takes_fewer(
     waiting = []
     for n in range(252):
         payload = f"<m{n}/>".encode()
-        message = NewMessage(
-            traceer_id=str(uuid.uuid4()),
-            conversatie_id=str(uuid.uuid4()),
-            als_antwoord_op=None,
-            referentie_id=None,
+        message = new_message(
+            payload,
+            f"ID{n:06d}",
             sender=DIEMEN.key,
             recipient=PROVIDER.key,
             message_type="WMO301",
-            release="3.2",
             berichttype="WMO301",
-            identificatie=f"ID{n:06d}",
             dagtekening="2025-04-07",
-            answers_identificatie=None,
-            sha256=hashlib.sha256(payload).hexdigest(),
-            payload=payload,
-            trace_id=uuid.uuid4().hex,
         )
         await ledger.admit(message)
         await ledger.routed(message.traceer_id)

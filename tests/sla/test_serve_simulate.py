@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import uuid
 from pathlib import Path
 
 import aiohttp
 
+from gateway.client import GatewayClient
 from gateway.routing import Broker
 from gateway.sla.monitor import LATE_EVENT
-from tests.fixtures.gateway import PULL_URL, PUSH_URL
-from tests.reliability.process import GatewayProcess, participant_session
+from gateway.standard.message_types import MessageType
+from tests.reliability.process import GatewayProcess
 from tests.sla.conftest import example, gateway_sla, party
 
 DIEMEN, PROVIDER = party("0384"), party("42420001")
@@ -50,33 +50,9 @@ async def test_serve_simulate_advancing_the_clock_makes_lateness_and_retention_i
     ledger = Path(gateway.env["GATEWAY_DB_URL"].removeprefix("sqlite:///"))
     await gateway.start()
     ops = gateway.ops_url
-    traceer_id = str(uuid.uuid4())
-    metadata = {
-        "routeringgegevens": {
-            "afzender": {"rol": "Gemeente", "code": DIEMEN.code},
-            "geadresseerden": [{"rol": "Instelling", "code": PROVIDER.code}],
-            "berichtstroom": {
-                "berichttype": "WMO301",
-                "berichtversie": 3,
-                "berichtsubversie": 2,
-                "actie": "Indienen",
-            },
-        },
-        "referentiegegevens": {"conversatieId": str(uuid.uuid4()), "traceerId": traceer_id},
-    }
-    form = aiohttp.FormData()
-    form.add_field("berichtMetadata", json.dumps(metadata), content_type="application/json")
-    form.add_field(
-        "payload",
-        example(reference, "WMO301"),
-        content_type="application/octet-stream",
-        filename="bericht.xml",
-    )
-    async with (
-        participant_session(certs_dir, DIEMEN) as municipality,
-        municipality.post(f"{gateway.base_url}{PUSH_URL}", data=form) as response,
-    ):
-        assert response.status == 204, await response.text()
+    async with GatewayClient(gateway.base_url, certs_dir, DIEMEN) as municipality:
+        sent = await municipality.push(example(reference, "WMO301"), MessageType.WMO301, PROVIDER)
+    traceer_id = sent.traceer_id
     assert await sla_report("--ops-url", ops, "--json", "--late") == []
 
     async with aiohttp.ClientSession() as session, Broker.events(amqp_url, LATE_EVENT) as events:
@@ -99,12 +75,9 @@ async def test_serve_simulate_advancing_the_clock_makes_lateness_and_retention_i
         assert (event.routing_key, event.payload["owed"]) == (LATE_EVENT, "WMO302")
 
     # The provider downloads and confirms; its payload stays 2 hours (configured), then goes.
-    async with participant_session(certs_dir, PROVIDER) as provider:
-        base = f"{gateway.base_url}{PULL_URL}/{traceer_id}"
-        async with provider.get(f"{base}/payload") as download:
-            assert download.status == 200
-        async with provider.delete(base) as confirmed:
-            assert confirmed.status in (200, 202, 204), await confirmed.text()
+    async with GatewayClient(gateway.base_url, certs_dir, PROVIDER) as provider:
+        assert await provider.fetch(traceer_id) == example(reference, "WMO301")
+        await provider.confirm(traceer_id)
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{ops}/admin/clock/advance", json={"duration": "PT1H"}) as moved:
             assert moved.status == 200, await moved.text()
