@@ -29,8 +29,15 @@ def own_ledger(settings: Settings, environ: Mapping[str, str]) -> Iterator[Setti
 
 
 async def sla_summary(chain: Chain) -> list[str]:
-    """The SLA state per participant owing, as the ops port's ``/sla/summary`` counts it."""
+    """The SLA state per participant owing, as the ops port's ``/sla/summary`` counts it.
+
+    Retention runs first, at the same moment: otherwise what the summary counts would depend on
+    whether the job had caught up with the chain's last steps (a met obligation goes with the
+    two months once the rest of its assignment is met too).
+    """
     now = chain.clock.now()
+    if chain.gateway.retention is not None:
+        await chain.gateway.retention.run_once(now)
     tallies = await ObligationStore(chain.gateway.ledger).tally(now)
     lines = [
         f"SLA at {now.astimezone(AMSTERDAM):%Y-%m-%d %H:%M}"
