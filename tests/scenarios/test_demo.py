@@ -53,6 +53,7 @@ def test_each_demo_has_a_ledger_of_its_own(certs_dir: Path, amqp_url: str, tmp_p
             check=False,
         )
         assert done.returncode == 0, done.stdout + done.stderr
-        summaries.append(done.stdout[done.stdout.index("SLA at ") :])
+        table = done.stdout[done.stdout.index("SLA at ") :]
+        summaries.append(table[: table.index("\n\n")])  # the table, up to its blank line
     assert summaries[0] == summaries[1]
     assert not (tmp_path / "var").exists()  # nothing left behind in the working directory
