@@ -8,7 +8,8 @@ The steps of the design, in order, each refusing with the VSP's code where it ap
 
 Nothing here knows HTTP: a refusal is a ``Refused`` with the status to answer, and the HTTP
 layer only renders it. A message is first stored as ``WordtVerwerkt``; only the broker's confirm
-makes it ``WordtAangeboden``, and only then does the sender get its 2xx.
+gets the sender its 2xx, and makes it ``WordtAangeboden`` with the ledger's next batch (reads of
+the ledger wait for that mark).
 """
 
 from __future__ import annotations
@@ -314,11 +315,10 @@ class Ingress:
             if isinstance(exc, Unroutable):
                 raise _refused(503, Foutcode.BRS33, str(exc)) from exc
             raise _unavailable("the broker", exc) from exc
-        try:
-            await self.ledger.routed(stored.traceer_id)
-        except LedgerUnavailable as exc:
-            # Published but not marked: it is on its way; the start-up recovery marks it.
-            raise _unavailable("the ledger", exc) from exc
+        # Confirmed: stored and routed, so the sender may have its 2xx now. The mark that it
+        # is on offer goes into the ledger's next batch without holding the answer up; reads
+        # of the ledger wait for it (gateway.ledger.store.Ledger.routed).
+        self.ledger.routed(stored.traceer_id)
 
     async def _remember_refusal(
         self, submission: Submission, traceer_id: str, refusal: Refused

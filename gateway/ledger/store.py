@@ -11,11 +11,13 @@ message becomes ``Bezorgd`` (confirmed or answered), or ``AanbiedenMislukt`` /
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
+import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +31,15 @@ from gateway.config import sqlalchemy_url
 from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
 from gateway.ledger import obligations
 from gateway.ledger.schema import messages, migrate, payloads, status_history
-from gateway.ledger.writer import Writer, insert_later, sqlite_writer_engine
+from gateway.ledger.writer import Writer, at_batch_end, insert_later, sqlite_writer_engine
 from gateway.vsp import Berichtstatus
 
+log = logging.getLogger(__name__)
+
 Now = Callable[[], dt.datetime]
+
+# A routed mark the ledger could not write is tried again after this many seconds.
+ROUTED_RETRY = 1.0
 
 # A payload this large is written in place on SQLite (``_store_payload``).
 IN_PLACE = 64 * 1024
@@ -182,6 +189,9 @@ class Ledger:
         self._engine = engine
         self._writer = writer
         self._now = now
+        # Routed marks queued and not yet written (``routed``), which reads wait for.
+        self._routing: set[asyncio.Future[None]] = set()
+        self._closed = False
 
     @classmethod
     async def open(cls, db_url: str, *, now: Now = _utcnow) -> Ledger:
@@ -216,6 +226,7 @@ class Ledger:
 
     async def close(self) -> None:
         """Write what is queued, then let go of the database."""
+        self._closed = True
         await self._writer.close()
         await self._engine.dispose()
 
@@ -366,13 +377,47 @@ class Ledger:
         with contextlib.suppress(IntegrityError):
             await self._writer.run(write)
 
-    async def routed(self, traceer_id: str) -> None:
-        """The broker confirmed the message: it is processed and on offer to its recipient."""
-        await self._move(
+    def routed(self, traceer_id: str) -> asyncio.Future[None]:
+        """The broker confirmed the message: it is processed and on offer to its recipient.
+
+        Written with the next batch, one statement for every message of the batch. The caller
+        may await it or not: until it is written, the ledger's reads and status moves wait for
+        it, so nobody sees the message still ``WordtVerwerkt``, and a write that fails is tried
+        again every ``ROUTED_RETRY`` seconds while the ledger is open (a crash in between
+        leaves the message ``WordtVerwerkt``; the start-up recovery publishes it again and
+        marks it then).
+        """
+        now = self._now()
+
+        def write(connection: Connection) -> None:
+            at_batch_end(connection, _mark_routed, (traceer_id, now))
+
+        future = self._writer.submit(write)
+        self._routing.add(future)
+        future.add_done_callback(lambda done: self._routed_done(traceer_id, done))
+        return future
+
+    def _routed_done(self, traceer_id: str, future: asyncio.Future[None]) -> None:
+        self._routing.discard(future)
+        if future.cancelled() or future.exception() is None or self._closed:
+            return
+        log.warning(
+            "could not mark %s routed (%s); trying again in %g s",
             traceer_id,
-            (Berichtstatus.VERWERKING_VOLTOOID, Berichtstatus.WORDT_AANGEBODEN),
-            only_from=(Berichtstatus.WORDT_VERWERKT,),
+            future.exception(),
+            ROUTED_RETRY,
         )
+
+        def again() -> None:
+            if not self._closed:
+                self.routed(traceer_id)
+
+        asyncio.get_running_loop().call_later(ROUTED_RETRY, again)
+
+    async def _settled(self) -> None:
+        """Wait for the routed marks queued so far (whether they were written or not)."""
+        if self._routing:
+            await asyncio.wait(list(self._routing))
 
     async def withdraw(self, traceer_id: str) -> None:
         """The broker did not confirm and the sender gets an error: forget the message."""
@@ -419,6 +464,7 @@ class Ledger:
         """
         if outcome not in UNDELIVERABLE:
             raise ValueError(f"{outcome}: not a status of a message that could not be offered")
+        await self._settled()
         now = self._now()
         on_offer = _MOVES[True, False]
         common = {"traceer": traceer_id, "to": outcome.value, "at": now, "addressed_to": recipient}
@@ -454,6 +500,7 @@ class Ledger:
         recipient: str | None = None,
         confirm: bool = False,
     ) -> bool:
+        await self._settled()
         now = self._now()
         statement = _MOVES[recipient is not None, confirm]
         # (Keys named after a column would be SET by an UPDATE: none of these is.)
@@ -585,17 +632,19 @@ class Ledger:
         return None if value is None else bytes(value)
 
     def _connect(self) -> _Guarded:
-        return _Guarded(self._engine)
+        return _Guarded(self._engine, self._settled)
 
 
 class _Guarded:
     """``async with`` a read connection, with database errors translated."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, settled: Callable[[], Awaitable[None]]) -> None:
         self._engine = engine
+        self._settled = settled
         self._connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> AsyncConnection:
+        await self._settled()
         try:
             self._connection = await self._engine.connect()
         except (DBAPIError, OSError) as exc:
@@ -620,6 +669,38 @@ async def _fetch(connection: AsyncConnection, traceer_id: str) -> StoredMessage 
         await connection.execute(sa.select(*_META).where(messages.c.traceer_id == traceer_id))
     ).first()
     return None if row is None else StoredMessage.from_row(row)
+
+
+# Every message of a batch the broker confirmed: one UPDATE, whichever are still unmarked.
+_ROUTE = (
+    messages.update()
+    .where(
+        messages.c.traceer_id.in_(sa.bindparam("traceers", expanding=True)),
+        messages.c.status == Berichtstatus.WORDT_VERWERKT.value,
+    )
+    .values(status=Berichtstatus.WORDT_AANGEBODEN.value, status_changed_at=sa.bindparam("at"))
+    .returning(messages.c.traceer_id)
+)
+
+
+def _mark_routed(connection: Connection, marks: list[tuple[str, dt.datetime]]) -> None:
+    """``WordtVerwerkt`` -> ``WordtAangeboden`` for the batch's confirmed messages.
+
+    One moment for the batch's status change (its latest); each message's history keeps its own.
+    A message that moved on meanwhile (a dead letter recorded first) is left as it is.
+    """
+    moments = dict(marks)  # a message marked twice (a retry republished) moves once
+    at = max(moments.values())
+    moved = set(connection.execute(_ROUTE, {"traceers": list(moments), "at": at}).scalars())
+    for traceer_id, moment in moments.items():
+        if traceer_id in moved:
+            _history(
+                connection,
+                traceer_id,
+                moment,
+                Berichtstatus.VERWERKING_VOLTOOID,
+                Berichtstatus.WORDT_AANGEBODEN,
+            )
 
 
 def _history(

@@ -79,22 +79,46 @@ def insert_now(connection: Connection, table: sa.Table) -> None:
         connection.execute(table.insert(), rows)
 
 
+def at_batch_end(
+    connection: Connection, write: Callable[[Connection, list[Any]], None], item: Any
+) -> None:
+    """Have ``write`` called once at the end of the batch with the items of every operation.
+
+    For a change many operations of a batch make alike (a status move): one statement for all
+    instead of one per operation. ``write`` may ``insert_later``; it runs before the inserts.
+    """
+    connection.info.setdefault(_LATER, {}).setdefault(write, []).append(item)
+
+
+_LATER = "gateway.ledger.writer.later"
+
+
 def _flush(connection: Connection) -> None:
+    later: dict[Callable[[Connection, list[Any]], None], list[Any]] = connection.info.pop(
+        _LATER, {}
+    )
+    for write, items in later.items():
+        write(connection, items)
     pending: dict[sa.Table, list[dict[str, Any]]] = connection.info.pop(_PENDING, {})
     for table, rows in pending.items():
         connection.execute(table.insert(), rows)
 
 
+def _forget(connection: Connection) -> None:
+    connection.info.pop(_PENDING, None)
+    connection.info.pop(_LATER, None)
+
+
 def transact(connection: Connection, operations: Sequence[Operation[Any]]) -> list[_Outcome]:
     """Run ``operations`` in one transaction; one that fails undoes only itself."""
-    connection.info.pop(_PENDING, None)
+    _forget(connection)
     try:
         with connection.begin():
             outcomes = [_Outcome(operation(connection)) for operation in operations]
             _flush(connection)
             return outcomes
     except Exception as exc:
-        connection.info.pop(_PENDING, None)
+        _forget(connection)
         if _unreachable(exc):
             raise
         if len(operations) == 1:
@@ -108,7 +132,7 @@ def transact(connection: Connection, operations: Sequence[Operation[Any]]) -> li
                     _flush(connection)
                 outcomes.append(_Outcome(value))
             except Exception as exc:
-                connection.info.pop(_PENDING, None)
+                _forget(connection)
                 if _unreachable(exc):
                     raise
                 outcomes.append(_Outcome(error=exc))
@@ -166,13 +190,17 @@ class Writer:
 
     async def run(self, operation: Operation[T]) -> T:
         """Write ``operation`` with the next batch; its result once that batch is committed."""
+        return await self.submit(operation)
+
+    def submit(self, operation: Operation[T]) -> asyncio.Future[T]:
+        """Queue ``operation`` for the next batch; the future is done once that batch is."""
         if self._task is None:
             self._task = asyncio.create_task(self._serve(), name="ledger-writer")
         elif self._task.done():
             raise LedgerUnavailable("the ledger writer has stopped")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((operation, future))
-        return await future
+        return future
 
     async def close(self) -> None:
         """Write what is queued, then stop."""

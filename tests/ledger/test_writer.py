@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import sqlite3
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId
-from gateway.ledger import Ledger, obligations, schema
+from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
+from gateway.ledger import Ledger, obligations, schema, store
 from gateway.ledger.store import IN_PLACE
 from gateway.vsp import Berichtstatus
 from tests.ledger.test_store import MUNICIPALITY, PROVIDER, new_message
+from tests.test_dead_letters import eventually
 
 
 async def test_concurrent_admissions_share_batches(ledger: Ledger) -> None:
@@ -192,3 +194,96 @@ async def test_a_refused_large_payload_leaves_the_first_one(ledger: Ledger) -> N
         await ledger.admit(again)
 
     assert await ledger.payload_of(first.traceer_id) == first.payload
+
+
+async def _history_of(ledger: Ledger, traceer_id: str) -> list[str]:
+    async with ledger.engine.connect() as connection:
+        result = await connection.execute(
+            sa.select(schema.status_history.c.status)
+            .where(schema.status_history.c.traceer_id == traceer_id)
+            .order_by(schema.status_history.c.id)
+        )
+        return list(result.scalars())
+
+
+async def test_the_routed_marks_of_a_batch_are_written_together(ledger: Ledger) -> None:
+    """Marks asked for at once share one batch; each message moves once, with its history."""
+    messages = [new_message(identificatie=f"R{n}") for n in range(20)]
+    for message in messages:
+        await ledger.admit(message)
+    batches_before = ledger.writer.batches
+
+    marks = [ledger.routed(m.traceer_id) for m in messages]
+    marks.append(ledger.routed(messages[0].traceer_id))  # a retry's second mark moves nothing
+    await asyncio.gather(*marks)
+
+    assert ledger.writer.batches - batches_before == 1
+    for message in messages:
+        stored = await ledger.get(message.traceer_id)
+        assert stored is not None
+        assert stored.status is Berichtstatus.WORDT_AANGEBODEN
+        assert await _history_of(ledger, message.traceer_id) == [
+            Berichtstatus.ONTVANGEN.value,
+            Berichtstatus.WORDT_VERWERKT.value,
+            Berichtstatus.VERWERKING_VOLTOOID.value,
+            Berichtstatus.WORDT_AANGEBODEN.value,
+        ]
+
+
+async def test_reads_wait_for_a_routed_mark_nobody_awaited(ledger: Ledger) -> None:
+    """The ingress answers without waiting for the mark; whoever reads next sees it made."""
+    message = new_message()
+    await ledger.admit(message)
+
+    ledger.routed(message.traceer_id)  # not awaited, as the ingress does
+    stored = await ledger.get(message.traceer_id)
+
+    assert stored is not None
+    assert stored.status is Berichtstatus.WORDT_AANGEBODEN
+
+
+async def test_a_routed_mark_leaves_a_message_that_moved_on(ledger: Ledger) -> None:
+    """A dead letter recorded before the confirm's mark keeps its status."""
+    message = new_message()
+    await ledger.admit(message)
+    assert await ledger.undeliverable(
+        message.traceer_id, Berichtstatus.AANBIEDEN_MISLUKT, recipient=MUNICIPALITY
+    )
+    history = await _history_of(ledger, message.traceer_id)
+
+    await ledger.routed(message.traceer_id)
+
+    stored = await ledger.get(message.traceer_id)
+    assert stored is not None
+    assert stored.status is Berichtstatus.AANBIEDEN_MISLUKT
+    assert await _history_of(ledger, message.traceer_id) == history
+
+
+async def test_a_routed_mark_that_could_not_be_written_is_written_later(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sender had its 2xx already: a mark the ledger failed to write is tried again."""
+    monkeypatch.setattr(store, "ROUTED_RETRY", 0.05)
+    failures = 0
+    mark = store._mark_routed
+
+    def unreachable_once(connection: Connection, marks: list[tuple[str, dt.datetime]]) -> None:
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise sa.exc.OperationalError("UPDATE", {}, sqlite3.OperationalError("disk I/O error"))
+        mark(connection, marks)
+
+    monkeypatch.setattr(store, "_mark_routed", unreachable_once)
+    message = new_message()
+    await ledger.admit(message)
+
+    with pytest.raises(LedgerUnavailable):
+        await ledger.routed(message.traceer_id)
+
+    async def marked() -> bool:
+        stored = await ledger.get(message.traceer_id)
+        return stored is not None and stored.status is Berichtstatus.WORDT_AANGEBODEN
+
+    await eventually(marked, seconds=10)
+    assert failures == 1
