@@ -8,11 +8,13 @@ Two habits of glibc's allocator let a gateway that has read a few large messages
 - the heap only shrinks from its top, so the small blocks of a parse that are freed in the
   middle of it stay resident until ``malloc_trim`` gives their pages back.
 
-:func:`tune` fixes the threshold where glibc starts it, which stops it moving: every large
-buffer - a body, its growth, the 128 KB frames aio-pika cuts it into - is mapped, given back
-when freed, and grown by ``mremap`` rather than copied. :func:`trim` is called when the last
-large body in flight has been let go (gateway.http.budget). Both do nothing where the C
-library is not glibc.
+:func:`tune` fixes the threshold at 1 MB, which stops it moving: every large buffer - a body
+past 1 MB, its growth - is mapped, given back when freed, and grown by ``mremap`` rather than
+copied. Not lower: the TLS layer reads into a fresh 256 KB buffer for every record it decrypts
+and cuts it down to what it read, which at glibc's own 128 KB start cost an ``mmap``, an
+``mremap`` and a ``munmap`` per record - three system calls and fresh pages eight times per
+upload (docs/performance.md). :func:`trim` is called when the last large body in flight has
+been let go (gateway.http.budget). Both do nothing where the C library is not glibc.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-MMAP_THRESHOLD = 128 * 1024  # bytes; glibc's own starting value, kept
+MMAP_THRESHOLD = 1024 * 1024  # bytes; above the TLS layer's 256 KB read buffers
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
 
 

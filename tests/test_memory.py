@@ -76,3 +76,38 @@ def test_tune_and_trim_say_they_did_something() -> None:
     """On glibc both take effect (they return False where there is no glibc)."""
     assert memory.tune()
     assert memory.trim()
+
+
+# How many blocks glibc has mapped on their own (mallinfo2's hblks), around an allocation.
+MAPPED = textwrap.dedent(
+    """
+    import ctypes, sys
+    from gateway import memory
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
+    assert memory.tune()
+    before = libc.mallinfo2().hblks
+    block = bytearray(int(sys.argv[1]))
+    print(libc.mallinfo2().hblks - before)
+    """
+)
+
+
+def mapped_blocks(size: int) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", MAPPED, str(size)], capture_output=True, text=True, check=True
+    )
+    return int(done.stdout)
+
+
+def test_a_tls_read_buffer_comes_from_the_heap_and_a_large_body_is_mapped() -> None:
+    """The TLS layer reads every record into a fresh 256 KB buffer: mapping each on its own
+    cost three system calls per record. Past the threshold a body is still mapped."""
+    assert mapped_blocks(256 * 1024 + 64) == 0
+    assert mapped_blocks(2 * MB) == 1
