@@ -257,6 +257,12 @@ async def steps(reference: Path) -> dict[str, Step]:
     )
     bare, full = _app(registry, middlewares=False), _app(registry, middlewares=True)
     transport = _Transport(push.sender)
+    # What is timed must be the way through, not a refusal.
+    for app, path in ((bare, "/bench"), (full, "/bench"), (full, PUSH_PATH)):
+        response = await app._handle(_requests(app, path, push, transport, 1)[0])
+        if response.status != 204:
+            body = response.body if isinstance(response, web.Response) else b""
+            raise RuntimeError(f"{path} answered {response.status}: {body!r}")
 
     class Form:
         """What read_form reads from: the request's body stream."""
