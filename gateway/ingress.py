@@ -14,7 +14,6 @@ the ledger wait for that mark).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import uuid
@@ -76,13 +75,16 @@ class Receipt:
     replay: bool
 
     @classmethod
-    def of(cls, stored: StoredMessage, *, replay: bool) -> Receipt:
+    def of(
+        cls, stored: StoredMessage, *, replay: bool, status: Berichtstatus | None = None
+    ) -> Receipt:
+        """``status``: where the message is now, if it has moved on since ``stored`` was read."""
         return cls(
             traceer_id=stored.traceer_id,
             conversatie_id=stored.conversatie_id,
             message_type=stored.message_type or "",
             recipient=stored.recipient or "",
-            status=stored.status,
+            status=status or stored.status,
             replay=replay,
         )
 
@@ -211,8 +213,7 @@ class Ingress:
         if original is not None:
             await self.ledger.delivered(original.traceer_id, recipient=route.sender.key)
         # Confirmed and marked: it is on offer to its recipient now.
-        offered = dataclasses.replace(stored, status=Berichtstatus.WORDT_AANGEBODEN)
-        return Receipt.of(offered, replay=admission.replay)
+        return Receipt.of(stored, replay=admission.replay, status=Berichtstatus.WORDT_AANGEBODEN)
 
     def _read(self, payload: bytes) -> tuple[etree._ElementTree, MessageType]:
         """Parse, identify and validate (BRS14, BRS13): a small message as a whole tree, a

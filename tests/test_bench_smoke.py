@@ -16,6 +16,7 @@ import pytest
 
 from bench.load import LoadSpec
 from bench.messages import identificatie, wmo305, wmo323
+from bench.push_cost import measure
 from bench.run import ROOT, verdicts
 from gateway.errors import SchemaViolation
 from gateway.standard.catalog import default_catalog
@@ -50,6 +51,13 @@ def test_323_by_lines_and_by_size(reference: Path) -> None:
     by_size = wmo323(reference, size=19 * 1024)
     assert 19 * 1024 <= by_size.size < 20 * 1024
     assert _validate(by_size.render(identificatie(2, 2))) == "WMO323"
+
+
+async def test_push_cost_times_every_step_of_an_accepted_upload(reference: Path) -> None:
+    """bench.push_cost runs each step; its push goes through (204), not into a refusal."""
+    results = await measure(2, 1, reference)
+    assert "chains step" in results
+    assert all(len(times) == 1 and times[0] >= 0 for times in results.values())
 
 
 def test_an_unfilled_template_is_not_a_valid_message(reference: Path) -> None:

@@ -7,6 +7,7 @@ the VSP's ``additionalProperties: false`` says, with every problem listed.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -50,10 +51,13 @@ class _Problems:
         if not isinstance(value, dict):
             self.add(path, "expected an object")
             return {}
-        for name in sorted(required - value.keys()):
-            self.add(f"{path}.{name}", "required")
-        for name in sorted(value.keys() - allowed):
-            self.add(f"{path}.{name}", "not allowed")
+        names = value.keys()
+        if not required <= names:
+            for name in sorted(required - names):
+                self.add(f"{path}.{name}", "required")
+        if not names <= allowed:
+            for name in sorted(names - allowed):
+                self.add(f"{path}.{name}", "not allowed")
         return value
 
     def text(
@@ -109,7 +113,15 @@ def whole_number(value: object, low: int, high: int) -> int | None:
     return int(value) if low <= value <= high else None
 
 
+# The form every client writes; ``uuid.UUID`` reads others too (braces, no hyphens), at length 36.
+_CANONICAL_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
 def is_uuid(text: str) -> bool:
+    if _CANONICAL_UUID.fullmatch(text):
+        return True  # the common case, without building a UUID
     try:
         uuid.UUID(text)
     except ValueError:

@@ -44,9 +44,16 @@ class MediaType:
         for match in _PARAMETER.finditer(b";" + rest):
             name, text = match.group(1), match.group(2)
             if text.startswith(b'"'):
-                text = _QUOTED_PAIR.sub(rb"\1", text[1:-1])
+                text = text[1:-1]
+                if b"\\" in text:
+                    text = _QUOTED_PAIR.sub(rb"\1", text)
             parameters.setdefault(name.decode("ascii").lower(), text.decode("utf-8", "replace"))
-        return cls(head.strip().decode("latin-1").lower(), parameters)
+        return cls(_type(head), parameters)
+
+
+def _type(head: bytes | bytearray) -> str:
+    """The type of a media type value (what comes before its parameters), lowercased."""
+    return head.strip().decode("latin-1").lower()
 
 
 async def read_form(
@@ -118,7 +125,8 @@ def _part(
     headers_end = body.find(b"\r\n\r\n", start - 2, end)
     if headers_end < 0:
         raise Refused(400, INVALID, "a part has no blank line after its headers")
-    disposition = content_type = None
+    disposition: MediaType | None = None
+    content_type: str | None = None
     for line in body[start:headers_end].split(b"\r\n"):
         field, colon, value = line.partition(b":")
         if not colon:
@@ -129,8 +137,9 @@ def _part(
         if field == b"content-disposition":
             disposition = MediaType.parse(value)
         elif field == b"content-type":
-            content_type = MediaType.parse(value)
-    if content_type is not None and content_type.type.startswith("multipart/"):
+            # Only its type matters, so its parameters are not read.
+            content_type = _type(value.partition(b";")[0])
+    if content_type is not None and content_type.startswith("multipart/"):
         raise Refused(400, INVALID, "nested multipart is not accepted")
     if disposition is None or disposition.type != "form-data":
         raise Refused(400, INVALID, "a part has no Content-Disposition: form-data")

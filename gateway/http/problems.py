@@ -67,13 +67,23 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
     """Render refusals, aiohttp's own HTTP errors and surprises as problem+json."""
     try:
         return await handler(request)
-    except Refused as refusal:
-        return refusal_response(refusal, request)
-    except AuthenticationError as exc:
-        return problem(401, "Not authenticated", str(exc), code="BRS01", instance=request.path)
-    except web.HTTPException as exc:
-        if exc.status < 400:
+    except Exception as exc:
+        answer = problem_for(exc, request)
+        if answer is None:
             raise
+        return answer
+
+
+def problem_for(exc: Exception, request: web.Request) -> web.Response | None:
+    """The problem+json answer to what a handler raised; None for an aiohttp answer that is no
+    error (a redirect), which is to be raised on. Call it where ``exc`` is being handled."""
+    if isinstance(exc, Refused):
+        return refusal_response(exc, request)
+    if isinstance(exc, AuthenticationError):
+        return problem(401, "Not authenticated", str(exc), code="BRS01", instance=request.path)
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            return None
         detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else ""
         if exc.status == 413:
             return problem(
@@ -83,8 +93,5 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         if "Allow" in exc.headers:  # a 405 must say which methods are allowed (RFC 9110)
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return problem(
-            500, "Internal error", "the gateway failed unexpectedly", instance=request.path
-        )
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return problem(500, "Internal error", "the gateway failed unexpectedly", instance=request.path)

@@ -134,6 +134,16 @@ class Chains:
         received: datetime,
     ) -> Iterator[Opening]:
         retour = message_type.retour
+        if message_type.number not in _ITEMS:
+            # No product lines: what the message opens does not depend on what it holds, and
+            # only an obligation other than its retour carries its ReferentieAanbieder.
+            dues = self._opened(message_type, received, Facts())
+            reference = None
+            if any(due.owed != retour for due in dues):
+                reference = next(_texts(root, "ReferentieAanbieder"), None)
+            for due in dues:
+                yield _opening(due, sender, recipient, None if due.owed == retour else reference)
+            return
         for index, item in enumerate(_items(message_type, root)):
             for due in self._opened(message_type, received, item.facts):
                 # The retour answers the whole message: open it once, not per product line.
@@ -247,11 +257,7 @@ def _opening(
 
 
 def _items(message_type: MessageType, root: etree._Element) -> list[Item]:
-    shape = _ITEMS.get(message_type.number)
-    if shape is None:
-        reference = next(_texts(root, "ReferentieAanbieder"), None)
-        return [Item(Facts(), reference)]
-    line, key, date_elements = shape
+    line, key, date_elements = _ITEMS[message_type.number]
     items = []
     for element in root.iter(f"{{*}}{line}"):
         dates = {

@@ -152,32 +152,32 @@ class Catalog:
 
     def header(self, doc: etree._ElementTree, message_type: MessageType) -> MessageHeader:
         """The routing facts of the Header; cheap, and safe on a document not yet validated."""
-        root = doc.getroot()
-        header = _child(root, "Header")
-        retour = "DeclaratieIdentificatie" if message_type.number == 325 else None
+        header = _children(_child(doc.getroot(), "Header"))
+        own = _children(header.get("BerichtIdentificatie"))
+        if message_type.number == 325:
+            declared = _children(header.get("DeclaratieIdentificatie"))
+            identificatie_retour: str | None = _text(declared.get("Identificatie"))
+            dagtekening_retour = _optional_date(_text(declared.get("Dagtekening")))
+        else:
+            identificatie_retour = _optional(header.get("IdentificatieRetour"))
+            dagtekening_retour = _optional_date(_optional(header.get("DagtekeningRetour")))
         return MessageHeader(
             message_type=message_type,
-            afzender=_text(header, "Afzender"),
-            ontvanger=_text(header, "Ontvanger"),
-            identificatie=_text(header, "BerichtIdentificatie", "Identificatie"),
-            dagtekening=_date(_text(header, "BerichtIdentificatie", "Dagtekening")),
-            identificatie_retour=(
-                _text(header, retour, "Identificatie")
-                if retour
-                else _optional(header, "IdentificatieRetour")
-            ),
-            dagtekening_retour=_optional_date(
-                _text(header, retour, "Dagtekening")
-                if retour
-                else _optional(header, "DagtekeningRetour")
-            ),
+            afzender=_text(header.get("Afzender")),
+            ontvanger=_text(header.get("Ontvanger")),
+            identificatie=_text(own.get("Identificatie")),
+            dagtekening=_date(_text(own.get("Dagtekening"))),
+            identificatie_retour=identificatie_retour,
+            dagtekening_retour=dagtekening_retour,
         )
 
 
-def _child(element: etree._Element | None, name: str) -> etree._Element | None:
-    if element is None:
-        return None
-    # By the tag's text ("{namespace}Name"): a QName object per child costs ten times more.
+# Elements are found by the tag's text ("{namespace}Name"): a QName object per child costs ten
+# times more.
+
+
+def _child(element: etree._Element, name: str) -> etree._Element | None:
+    """The first child of ``element`` named ``name``, in any namespace."""
     qualified, bare = "}" + name, name
     for child in element:
         tag = child.tag
@@ -186,15 +186,24 @@ def _child(element: etree._Element | None, name: str) -> etree._Element | None:
     return None
 
 
-def _text(element: etree._Element | None, *path: str) -> str:
-    for name in path:
-        element = _child(element, name)
+def _children(element: etree._Element | None) -> dict[str, etree._Element]:
+    """The children of ``element`` by name, in any namespace, the first of each name: one pass
+    over the Header's few children instead of one per field."""
+    found: dict[str, etree._Element] = {}
+    if element is not None:
+        for child in element:
+            tag = child.tag
+            if isinstance(tag, str):
+                found.setdefault(tag.rpartition("}")[2], child)
+    return found
+
+
+def _text(element: etree._Element | None) -> str:
     return (element.text or "").strip() if element is not None else ""
 
 
-def _optional(element: etree._Element | None, name: str) -> str | None:
-    found = _child(element, name)
-    return None if found is None else (found.text or "").strip()
+def _optional(element: etree._Element | None) -> str | None:
+    return None if element is None else (element.text or "").strip()
 
 
 def _date(text: str) -> datetime.date | str:

@@ -68,6 +68,7 @@ _TABLE: dict[int, tuple[int, int, Role, str]] = {
 
 # heen message -> the retour message that answers it
 _RETOUR: dict[int, int] = {301: 302, 305: 306, 307: 308, 315: 316, 317: 318, 319: 320, 323: 325}
+_ANSWERS: dict[int, int] = {retour: heen for heen, retour in _RETOUR.items()}
 
 
 class MessageType(enum.Enum):
@@ -102,13 +103,17 @@ class MessageType(enum.Enum):
     JW323 = (Standard.IJW, 323)
     JW325 = (Standard.IJW, 325)
 
-    @property
-    def standard(self) -> Standard:
-        return self.value[0]
+    standard: Standard
+    number: int
+    is_retour: bool
+    """A retour message copies the header of the message it answers (IV028)."""
 
-    @property
-    def number(self) -> int:
-        return self.value[1]
+    def __init__(self, standard: Standard, number: int) -> None:
+        # Plain attributes, set once: the ingress reads them a few dozen times per message,
+        # and a property reading ``value`` goes through the enum's descriptor every time.
+        self.standard = standard
+        self.number = number
+        self.is_retour = number in _ANSWERS
 
     @property
     def code(self) -> int:
@@ -130,23 +135,16 @@ class MessageType(enum.Enum):
         return _TABLE[self.number][3]
 
     @property
-    def is_retour(self) -> bool:
-        """A retour message copies the header of the message it answers (IV028)."""
-        return self.number in _RETOUR.values()
-
-    @property
     def retour(self) -> MessageType | None:
         """The message that answers this one, if any (301 -> 302, 323 -> 325, ...)."""
-        number = _RETOUR.get(self.number)
-        return None if number is None else MessageType.of(self.standard, number)
+        retour = _RETOUR.get(self.number)
+        return None if retour is None else MessageType.of(self.standard, retour)
 
     @property
     def answers(self) -> MessageType | None:
         """For a retour message: the message it answers (302 -> 301)."""
-        for heen, retour in _RETOUR.items():
-            if retour == self.number:
-                return MessageType.of(self.standard, heen)
-        return None
+        heen = _ANSWERS.get(self.number)
+        return None if heen is None else MessageType.of(self.standard, heen)
 
     @property
     def copies_header(self) -> bool:
