@@ -21,6 +21,7 @@ import datetime as dt
 import enum
 import json
 import logging
+import struct
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -236,7 +237,7 @@ class Broker:
         """Route one message to its recipient's inbox; return once the broker confirmed it."""
         # The properties aio_pika.Message would make (priority 0 included), made without it: this
         # runs for every accepted message.
-        properties = aiormq.spec.Basic.Properties(
+        properties = _Properties(
             content_type="application/xml",
             headers=_headers(message),
             delivery_mode=PERSISTENT,
@@ -257,7 +258,7 @@ class Broker:
 
         ``message_id``: the same for every publication of one event (default: a new one).
         """
-        properties = aiormq.spec.Basic.Properties(
+        properties = _Properties(
             content_type="application/json",
             headers={},
             delivery_mode=PERSISTENT,
@@ -400,6 +401,80 @@ async def acknowledge(incoming: aio_pika.abc.AbstractIncomingMessage) -> bool:
         log.info("could not ack delivery %s, it comes again: %r", incoming.message_id, exc)
         return False
     return True
+
+
+class _Properties(aiormq.spec.Basic.Properties):
+    """The message properties, marshalled in one pass when they are of the kinds the gateway sets.
+
+    pamqp's own marshal looks up and encodes each of the fourteen properties generically, about
+    30 µs for a routed message on a slow machine (a tenth of the publish's CPU); this one writes
+    the same bytes (tests/test_routing.py compares them) in half that. Any other property set,
+    or a header that is not a string, goes to pamqp's.
+    """
+
+    def marshal(self) -> bytes:
+        if (
+            self.content_encoding
+            or self.reply_to
+            or self.expiration
+            or self.timestamp
+            or self.user_id
+            or self.cluster_id
+        ):
+            return super().marshal()
+        # The property flags and values in the order AMQP 0-9-1 gives them; pamqp leaves out
+        # what is None or an empty string, and so do we.
+        flags = 0
+        parts: list[bytes] = []
+        if self.content_type:
+            flags |= 0x8000
+            parts.append(_short_string(self.content_type))
+        if self.headers is not None:
+            table = []
+            for key, value in sorted(self.headers.items()):
+                name = key.encode()
+                # pamqp truncates a longer name (none of ours comes near) and has other types.
+                if len(name) > 128 or not isinstance(value, str):
+                    return super().marshal()
+                encoded = value.encode()
+                table.append(
+                    _OCTET.pack(len(name)) + name + b"S" + _LONG.pack(len(encoded)) + encoded
+                )
+            flags |= 0x2000
+            data = b"".join(table)
+            parts.append(_LONG.pack(len(data)) + data)
+        if self.delivery_mode is not None:
+            flags |= 0x1000
+            parts.append(_OCTET.pack(self.delivery_mode))
+        if self.priority is not None:
+            flags |= 0x0800
+            parts.append(_OCTET.pack(self.priority))
+        if self.correlation_id:
+            flags |= 0x0400
+            parts.append(_short_string(self.correlation_id))
+        if self.message_id:
+            flags |= 0x0080
+            parts.append(_short_string(self.message_id))
+        if self.message_type:
+            flags |= 0x0020
+            parts.append(_short_string(self.message_type))
+        if self.app_id:
+            flags |= 0x0008
+            parts.append(_short_string(self.app_id))
+        return _SHORT.pack(flags) + b"".join(parts)
+
+
+_OCTET = struct.Struct(">B")
+_SHORT = struct.Struct(">H")
+_LONG = struct.Struct(">I")
+
+
+def _short_string(value: str) -> bytes:
+    encoded = value.encode()
+    if len(encoded) > 255:
+        # What pamqp raises for it too.
+        raise TypeError(f"string exceeds maximum length of 255 bytes: {value[:40]!r}...")
+    return _OCTET.pack(len(encoded)) + encoded
 
 
 def _headers(message: RoutedMessage) -> dict[str, aio_pika.abc.FieldValue]:
