@@ -72,7 +72,7 @@ INBOX_ARGUMENTS: Mapping[str, Any] = {
 }
 
 APP_ID = "iwmo-gateway"
-PERSISTENT = 2  # AMQP delivery mode: written to disk (a quorum queue keeps every message anyway)
+PERSISTENT = 2  # the AMQP delivery mode in which the broker writes a message to disk
 
 # For the consumer helpers, which handlers and tests open; the gateway's own are arguments.
 CONSUMER_CONNECT_TIMEOUT = 10.0
