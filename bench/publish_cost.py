@@ -145,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         rabbitmqctl("delete_vhost", vhost)
 
-    print(f"{args.rounds} rounds of {args.count} x {args.body} B, {args.in_flight} in flight")
+    print(
+        f"{args.rounds} rounds of {args.count} x {args.body} B, {args.in_flight} in flight, "
+        f"vhost {vhost} (deleted)"
+    )
     print(f"{'':<26} {'CPU µs/msg':>10} {'msg/s':>7}  CPU µs/msg of each round")
     medians: dict[str, float] = {}
     for name, rounds in results.items():
