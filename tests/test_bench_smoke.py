@@ -152,3 +152,34 @@ def test_two_gateway_processes_run_side_by_side_correctly(tmp_path: Path) -> Non
     correct = json.loads(out.read_text())["results"]["two gateways correct"]
     assert correct["accepted"] == correct["in inbox"] == correct["distinct in inbox"] > 0
     assert correct["duplicates answers"] == {"204": 1, "409": 49}
+
+
+def test_publish_cost_runs_both_ways_and_removes_its_vhost() -> None:
+    """``bench.publish_cost`` publishes a few messages both ways and deletes its vhost after."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.publish_cost",
+            "--count",
+            "20",
+            "--rounds",
+            "1",
+            "--in-flight",
+            "5",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Broker.publish" in done.stdout
+    assert "aio-pika Exchange.publish" in done.stdout
+    vhosts = subprocess.run(
+        ["rabbitmqctl", "-q", "list_vhosts"], capture_output=True, text=True, check=True
+    )
+    vhost = done.stdout.split("vhost ", 1)[1].split()[0]
+    assert vhost.startswith("bench-publish-")
+    assert vhost not in vhosts.stdout.split()

@@ -13,7 +13,10 @@ from typing import Any
 
 import aio_pika
 import aio_pika.abc
+import aiormq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.errors import BrokerUnavailable, MalformedDelivery, TopologyError, Unroutable
 from gateway.participants import Participant, Registry, Role
@@ -25,6 +28,7 @@ from gateway.routing import (
     Broker,
     Header,
     RoutedMessage,
+    _Properties,
     message_from_delivery,
 )
 from gateway.server import Gateway
@@ -185,6 +189,57 @@ async def test_published_message_arrives_with_every_property(broker: Broker, amq
     assert incoming.headers[Header.RELEASE] == "3.2"
     assert incoming.headers[Header.TRACE_ID] == sent.trace_id
     assert incoming.headers[Header.IN_REPLY_TO] == sent.als_antwoord_op
+    assert incoming.content_type == "application/xml"
+    assert incoming.app_id == "iwmo-gateway"
+    assert incoming.priority == 0
+
+
+# Short strings (at most 255 bytes in UTF-8) and the empty string, which AMQP leaves out.
+SHORT_TEXT = st.text(max_size=60)
+PROPERTIES = st.fixed_dictionaries(
+    {
+        "content_type": st.none() | SHORT_TEXT,
+        "headers": st.none()
+        | st.dictionaries(st.text(max_size=20), st.text(max_size=300), max_size=6),
+        "delivery_mode": st.none() | st.sampled_from([1, 2]),
+        "priority": st.none() | st.integers(0, 9),
+        "correlation_id": st.none() | SHORT_TEXT,
+        "message_id": st.none() | SHORT_TEXT,
+        "message_type": st.none() | SHORT_TEXT,
+        "app_id": st.none() | SHORT_TEXT,
+    },
+    optional={
+        "reply_to": SHORT_TEXT,
+        "expiration": st.integers(1, 10**6).map(str),
+        "user_id": SHORT_TEXT,
+    },
+)
+
+
+@given(PROPERTIES)
+def test_message_properties_marshal_to_pamqps_bytes(properties: dict[str, Any]) -> None:
+    """The gateway's own marshal of the properties writes exactly what pamqp would."""
+    expected = aiormq.spec.Basic.Properties(**properties).marshal()
+    assert _Properties(**properties).marshal() == expected
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"count": 3}, {"flag": True}, {"nested": {"a": "b"}}, {"x" * 200: "long name"}],
+    ids=["int", "bool", "table", "long-name"],
+)
+def test_headers_of_other_kinds_are_marshalled_by_pamqp(headers: dict[str, Any]) -> None:
+    """Header values that are not strings, and over-long names, get pamqp's encoding."""
+    expected = aiormq.spec.Basic.Properties(headers=headers, message_id="m").marshal()
+    assert _Properties(headers=headers, message_id="m").marshal() == expected
+
+
+def test_a_property_too_long_for_amqp_is_refused() -> None:
+    """A short string over 255 bytes is a TypeError, as pamqp makes it; nothing is cut."""
+    with pytest.raises(TypeError):
+        aiormq.spec.Basic.Properties(message_id="é" * 128).marshal()
+    with pytest.raises(TypeError):
+        _Properties(message_id="é" * 128).marshal()
 
 
 async def test_message_goes_only_to_its_recipient(broker: Broker, amqp_url: str) -> None:
