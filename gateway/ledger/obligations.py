@@ -9,6 +9,7 @@ What a message opens and meets is worked out by ``gateway.sla.chains``; this mod
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gateway.ledger.schema import obligations
-from gateway.ledger.writer import insert_later, insert_now, pending
+from gateway.ledger.writer import Prepared, insert_later, insert_now, pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,52 +87,79 @@ def accepts_text(types: tuple[str, ...]) -> str:
     return "," + ",".join(types) + ","
 
 
-# The statements, built once: under load an admission's cost was mostly SQLAlchemy building
-# and keying expressions anew, not SQLite running them (docs/performance.md).
+# The statements, prepared once (``Prepared``): under load an admission's cost was mostly
+# SQLAlchemy building, keying and executing statements, not the database running them
+# (docs/performance.md). A list of references is bound as a fixed number of parameters, the next
+# power of two (``_references``): an expanding ``IN`` is rendered anew for every call.
 _c = obligations.c
 _OLDEST_FIRST = (_c.due, _c.opened_at, _c.id)
 _OPEN = sa.select(_c.id, _c.reference).where(
     _c.met_at.is_(None),
     _c.debtor == sa.bindparam("debtor"),
     _c.creditor == sa.bindparam("creditor"),
-    _c.accepts.like(sa.bindparam("accepts")),
+    # The pattern built in SQL, not bound whole: SQLite prepares a statement again at every
+    # execution when a LIKE's pattern is a parameter (it might serve an index).
+    _c.accepts.contains(sa.bindparam("accepts", type_=_c.accepts.type)),
 )
-_OPEN_ANSWERED = _OPEN.where(_c.trigger_identificatie == sa.bindparam("answers"))
-_OPEN_UNREFERENCED = _OPEN.where(_c.reference.is_(None)).order_by(*_OLDEST_FIRST).limit(1)
-# The open ones carrying any of the references, and the oldest carrying none, in one query
-# (sorted oldest first by the caller: a UNION has no order of its own).
-_OPEN_BY_REFERENCE = sa.union_all(
-    _OPEN.add_columns(*_OLDEST_FIRST[:2]).where(
-        _c.reference.in_(sa.bindparam("references", expanding=True))
-    ),
-    sa.select(
-        _OPEN.add_columns(*_OLDEST_FIRST[:2])
-        .where(_c.reference.is_(None))
-        .order_by(*_OLDEST_FIRST)
-        .limit(1)
-        .subquery()
-    ),
-)
-_MEET = (
+_OPEN_ANSWERED = Prepared(_OPEN.where(_c.trigger_identificatie == sa.bindparam("answers")))
+_OPEN_UNREFERENCED = Prepared(_OPEN.where(_c.reference.is_(None)).order_by(*_OLDEST_FIRST).limit(1))
+_MEET = Prepared(
     obligations.update()
-    .where(_c.id.in_(sa.bindparam("ids", expanding=True)), _c.met_at.is_(None))
-    .values(met_at=sa.bindparam("at"), met_by=sa.bindparam("by"), met_by_type=sa.bindparam("type"))
+    .where(_c.id == sa.bindparam("obligation"), _c.met_at.is_(None))
+    .values(met_at=sa.bindparam("at"), met_by=sa.bindparam("by"), met_by_type=sa.bindparam("type")),
+    many=True,
 )
-_OWED = (
-    sa.select(_c.id, _c.reference, _c.met_at)
-    .where(
-        _c.owed == sa.bindparam("owed"),
-        _c.debtor == sa.bindparam("debtor"),
-        _c.creditor == sa.bindparam("creditor"),
-        _c.reference.in_(sa.bindparam("references", expanding=True)),
-    )
-    .order_by(_c.reference, _c.opened_at.desc())
-)
-_MOVE_DUE = (
+_MOVE_DUE = Prepared(
     obligations.update()
     .where(_c.id == sa.bindparam("obligation"))
     .values(due=sa.bindparam("new_due"), rule=sa.bindparam("new_rule"), late_at=None)
 )
+
+
+def _in_references(size: int) -> sa.ColumnElement[bool]:
+    return _c.reference.in_([sa.bindparam(f"r{n}", type_=_c.reference.type) for n in range(size)])
+
+
+@functools.cache
+def _open_by_reference(size: int) -> Prepared:
+    """The open ones carrying any of ``size`` references and the oldest carrying none, oldest
+    first, in one query."""
+    oldest_first = _OPEN.add_columns(*_OLDEST_FIRST[:2])
+    return Prepared(
+        sa.union_all(
+            oldest_first.where(_in_references(size)),
+            sa.select(
+                oldest_first.where(_c.reference.is_(None))
+                .order_by(*_OLDEST_FIRST)
+                .limit(1)
+                .subquery()
+            ),
+        ).order_by(*(sa.literal_column(c.name) for c in _OLDEST_FIRST))
+    )
+
+
+@functools.cache
+def _owed(size: int) -> Prepared:
+    """What is owed already of one kind between two, for any of ``size`` references."""
+    return Prepared(
+        sa.select(_c.id, _c.reference, _c.met_at)
+        .where(
+            _c.owed == sa.bindparam("owed"),
+            _c.debtor == sa.bindparam("debtor"),
+            _c.creditor == sa.bindparam("creditor"),
+            _in_references(size),
+        )
+        .order_by(_c.reference, _c.opened_at.desc())
+    )
+
+
+def _references(references: Sequence[str]) -> tuple[int, dict[str, str]]:
+    """``references`` as parameters ``r0``, ``r1``, ... of the next power of two in number, the
+    last one repeated (``IN`` a list with a value twice finds what it finds once): a statement
+    per power of two instead of one per length."""
+    size = 1 << (len(references) - 1).bit_length()
+    padded = [*references, *[references[-1]] * (size - len(references))]
+    return size, {f"r{n}": reference for n, reference in enumerate(padded)}
 
 
 def record(connection: Connection, trigger: Trigger, step: ChainStep, now: dt.datetime) -> None:
@@ -167,9 +195,17 @@ def record(connection: Connection, trigger: Trigger, step: ChainStep, now: dt.da
     for closing in step.closes:
         met = _met(connection, closing)
         if met:
-            connection.execute(
-                _MEET,
-                {"ids": met, "at": now, "by": trigger.traceer_id, "type": closing.message_type},
+            _MEET.executemany(
+                connection,
+                [
+                    {
+                        "obligation": found,
+                        "at": now,
+                        "by": trigger.traceer_id,
+                        "type": closing.message_type,
+                    }
+                    for found in met
+                ],
             )
 
 
@@ -200,14 +236,9 @@ def _known(connection: Connection, openings: Sequence[Opening]) -> set[tuple[str
             for row in pending(connection, obligations)
         ):
             insert_now(connection, obligations)
-        rows = connection.execute(
-            _OWED,
-            {
-                "owed": owed,
-                "debtor": debtor,
-                "creditor": creditor,
-                "references": list(by_reference),
-            },
+        size, references = _references(list(by_reference))
+        rows = _owed(size).execute(
+            connection, {"owed": owed, "debtor": debtor, "creditor": creditor, **references}
         )
         latest: dict[str, Any] = {}
         for row in rows:
@@ -217,8 +248,8 @@ def _known(connection: Connection, openings: Sequence[Opening]) -> set[tuple[str
             if row.met_at is None:
                 opening = by_reference[reference]
                 # A new due moment: announced late again only if it is late again.
-                connection.execute(
-                    _MOVE_DUE,
+                _MOVE_DUE.execute(
+                    connection,
                     {"obligation": row.id, "new_due": opening.due, "new_rule": opening.rule},
                 )
     return known
@@ -234,22 +265,19 @@ def _met(connection: Connection, closing: Closing) -> list[str]:
         for row in pending(connection, obligations)
     ):
         insert_now(connection, obligations)
-    between = {"debtor": closing.debtor, "creditor": closing.creditor, "accepts": f"%{accepts}%"}
+    between = {"debtor": closing.debtor, "creditor": closing.creditor, "accepts": accepts}
     if closing.answers is not None:
-        rows = connection.execute(_OPEN_ANSWERED, {**between, "answers": closing.answers})
+        rows = _OPEN_ANSWERED.execute(connection, {**between, "answers": closing.answers})
         return [row.id for row in rows]
     references = list(dict.fromkeys(closing.references))
     if not references:
-        found_id = connection.execute(_OPEN_UNREFERENCED, between).scalar()
+        found_id = _OPEN_UNREFERENCED.execute(connection, between).scalar()
         return [] if found_id is None else [found_id]
     # Each reference meets the oldest open obligation carrying it; none matching, the message
     # meets the oldest open one that carries no reference.
-    oldest_first = sorted(
-        connection.execute(_OPEN_BY_REFERENCE, {**between, "references": references}),
-        key=lambda row: (row.due, row.opened_at, row.id),
-    )
+    size, parameters = _references(references)
     candidates: dict[str | None, list[str]] = {}
-    for row in oldest_first:
+    for row in _open_by_reference(size).execute(connection, {**between, **parameters}):
         candidates.setdefault(row.reference, []).append(row.id)
     met = [found.pop(0) for reference in references if (found := candidates.get(reference))]
     if not met and candidates.get(None):

@@ -8,6 +8,11 @@ transaction with one commit - group commit. On SQLite the batch runs in one thre
 on the standard library's ``sqlite3`` (one hop per batch); on PostgreSQL through asyncpg, in one
 connection checkout and one transaction.
 
+The hot statements run as ``Prepared``: rendered once per database, then each call goes to the
+driver with SQLAlchemy's own bind processing, skipping the work ``Connection.execute`` repeats
+for every call (the writer shares the event loop's interpreter lock, so its Python is the
+gateway's).
+
 A batch is written optimistically, all operations in one transaction. When one of them fails
 (a TR056 duplicate is an ``IntegrityError``), the transaction is rolled back and the batch is
 written again with each operation in a SAVEPOINT of its own, so the failure undoes only itself
@@ -22,14 +27,17 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 from gateway.errors import LedgerUnavailable
 
@@ -51,6 +59,85 @@ class _Outcome:
 def _unreachable(exc: BaseException) -> bool:
     """A failure of the database itself, as opposed to one operation's (a constraint, a bug)."""
     return isinstance(exc, DBAPIError | OSError) and not isinstance(exc, IntegrityError)
+
+
+class Prepared:
+    """A statement rendered once per database, run through the driver with SQLAlchemy's binds.
+
+    ``Connection.execute`` looks the statement up in its compiled cache, builds and processes
+    its parameters and sets up typed results, every call and, for many rows, every row: under
+    load that was most of the writer's time, more than the database's (docs/performance.md).
+    Here the SQL and each parameter's bind processor (a datetime as text on SQLite, JSON) are
+    taken once from SQLAlchemy's compilation, so the driver gets exactly what ``execute`` would
+    give it; the statement still goes through ``exec_driver_sql``, so a driver error arrives
+    translated (a TR056 duplicate is an ``IntegrityError``).
+
+    Rows come back as the driver gives them, without result processing (SQLite returns a
+    datetime as text): for queries that read ids and text, or compare a column with NULL.
+    An expanding parameter (``IN`` a list) is rendered per call and cannot be prepared.
+    """
+
+    __slots__ = ("_many", "_rendered", "_statement")
+
+    def __init__(self, statement: ClauseElement, *, many: bool = False) -> None:
+        self._statement = statement
+        self._many = many
+        self._rendered: weakref.WeakKeyDictionary[Dialect, _Rendered] = weakref.WeakKeyDictionary()
+
+    def execute(self, connection: Connection, parameters: Mapping[str, Any]) -> CursorResult[Any]:
+        rendered = self._render(connection.dialect)
+        return connection.exec_driver_sql(rendered.sql, rendered.arguments(parameters))
+
+    def executemany(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        rendered = self._render(connection.dialect)
+        connection.exec_driver_sql(rendered.sql, [rendered.arguments(row) for row in rows])
+
+    def _render(self, dialect: Dialect) -> _Rendered:
+        rendered = self._rendered.get(dialect)
+        if rendered is None:
+            rendered = self._rendered[dialect] = _Rendered.of(self._statement, dialect, self._many)
+        return rendered
+
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    sql: str
+    binds: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
+    """Each parameter in the order the driver takes them: its name, its value when the
+    statement fixes one (a LIMIT), its bind processor."""
+    positional: bool
+
+    @classmethod
+    def of(cls, statement: ClauseElement, dialect: Dialect, many: bool) -> _Rendered:
+        kw: dict[str, Any] = {}
+        if isinstance(statement, sa.Insert):
+            # the columns of the rows, and no RETURNING of the new key (PostgreSQL)
+            kw["for_executemany"] = many
+        compiled = statement.compile(dialect=dialect, **kw)
+        assert isinstance(compiled, SQLCompiler)
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError(f"rendered per call, cannot be prepared: {compiled.string}")
+        names = compiled.positiontup if dialect.positional else list(compiled.bind_names.values())
+        assert names is not None
+        binds = []
+        for name in names:
+            bind = compiled.binds[name]
+            fixed = _REQUIRED if bind.required else bind.effective_value
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            binds.append((name, fixed, processor))
+        return cls(compiled.string, tuple(binds), dialect.positional)
+
+    def arguments(self, parameters: Mapping[str, Any]) -> Any:
+        values = []
+        for name, fixed, processor in self.binds:
+            value = parameters[name] if fixed is _REQUIRED else parameters.get(name, fixed)
+            values.append(value if processor is None else processor(value))
+        if self.positional:
+            return tuple(values)
+        return {name: value for (name, _, _), value in zip(self.binds, values, strict=True)}
 
 
 def insert_later(connection: Connection, table: sa.Table, row: dict[str, Any]) -> None:
@@ -76,13 +163,27 @@ def insert_now(connection: Connection, table: sa.Table) -> None:
     """Insert the pending rows of ``table`` before a query that has to see them."""
     rows = connection.info.get(_PENDING, {}).pop(table, None)
     if rows:
-        connection.execute(table.insert(), rows)
+        _insert(connection, table, rows)
 
 
 def _flush(connection: Connection) -> None:
     pending: dict[sa.Table, list[dict[str, Any]]] = connection.info.pop(_PENDING, {})
     for table, rows in pending.items():
-        connection.execute(table.insert(), rows)
+        _insert(connection, table, rows)
+
+
+# One INSERT per table and set of columns; a table's rows all have the same keys.
+_INSERTS: dict[tuple[sa.Table, tuple[str, ...]], Prepared] = {}
+
+
+def _insert(connection: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    columns = tuple(rows[0])
+    insert = _INSERTS.get((table, columns))
+    if insert is None:
+        insert = _INSERTS[table, columns] = Prepared(
+            table.insert().values({c: sa.bindparam(c) for c in columns}), many=True
+        )
+    insert.executemany(connection, rows)
 
 
 def transact(connection: Connection, operations: Sequence[Operation[Any]]) -> list[_Outcome]:
