@@ -8,10 +8,12 @@ transaction with one commit - group commit. On SQLite the batch runs in one thre
 on the standard library's ``sqlite3`` (one hop per batch); on PostgreSQL through asyncpg, in one
 connection checkout and one transaction.
 
-The hot statements run as ``Prepared``: rendered once per database, then each call goes to the
-driver with SQLAlchemy's own bind processing, skipping the work ``Connection.execute`` repeats
-for every call (the writer shares the event loop's interpreter lock, so its Python is the
-gateway's).
+The writer shares the event loop's interpreter lock, so its Python is the gateway's. Hence
+fewer statements per batch: rows are inserted with one statement per table (``insert_later``),
+lookups several operations need are made once for all of them at the batch's end (``later``);
+and the hot statements run as ``Prepared``: rendered once per database, then each call goes to
+the driver with SQLAlchemy's own bind processing, without the work ``Connection.execute``
+repeats for every call.
 
 A batch is written optimistically, all operations in one transaction. When one of them fails
 (a TR056 duplicate is an ``IntegrityError``), the transaction is rolled back and the batch is
@@ -166,10 +168,46 @@ def insert_now(connection: Connection, table: sa.Table) -> None:
         _insert(connection, table, rows)
 
 
+Later = Callable[[Connection, list[Any]], None]
+_LATER = "gateway.ledger.writer.later"
+
+
+def later(connection: Connection, work: Later, item: Any) -> None:
+    """Have ``work`` done for ``item`` with the rest of the batch: called once at its end with
+    every item queued for it, in the order they came, so that what each operation would look
+    up on its own is looked up for all of them in one statement.
+
+    Whatever in the batch could change what ``work`` finds, or must see what it does, calls
+    ``settle`` first: the items are then as good as done in their place.
+    """
+    connection.info.setdefault(_LATER, {}).setdefault(work, []).append(item)
+
+
+def queued(connection: Connection, work: Later) -> list[Any]:
+    """The items this batch has queued for ``work`` and not yet done."""
+    items: list[Any] = connection.info.get(_LATER, {}).get(work, [])
+    return items
+
+
+def settle(connection: Connection, work: Later) -> None:
+    """Do ``work`` now for what is queued for it."""
+    items = connection.info.get(_LATER, {}).pop(work, None)
+    if items:
+        work(connection, items)
+
+
 def _flush(connection: Connection) -> None:
+    for work, items in connection.info.pop(_LATER, {}).items():
+        work(connection, items)
     pending: dict[sa.Table, list[dict[str, Any]]] = connection.info.pop(_PENDING, {})
     for table, rows in pending.items():
         _insert(connection, table, rows)
+
+
+def _discard(connection: Connection) -> None:
+    """Forget what a batch (or an operation) that failed left to do."""
+    connection.info.pop(_LATER, None)
+    connection.info.pop(_PENDING, None)
 
 
 # One INSERT per table and set of columns; a table's rows all have the same keys.
@@ -188,14 +226,14 @@ def _insert(connection: Connection, table: sa.Table, rows: list[dict[str, Any]])
 
 def transact(connection: Connection, operations: Sequence[Operation[Any]]) -> list[_Outcome]:
     """Run ``operations`` in one transaction; one that fails undoes only itself."""
-    connection.info.pop(_PENDING, None)
+    _discard(connection)
     try:
         with connection.begin():
             outcomes = [_Outcome(operation(connection)) for operation in operations]
             _flush(connection)
             return outcomes
     except Exception as exc:
-        connection.info.pop(_PENDING, None)
+        _discard(connection)
         if _unreachable(exc):
             raise
         if len(operations) == 1:
@@ -209,7 +247,7 @@ def transact(connection: Connection, operations: Sequence[Operation[Any]]) -> li
                     _flush(connection)
                 outcomes.append(_Outcome(value))
             except Exception as exc:
-                connection.info.pop(_PENDING, None)
+                _discard(connection)
                 if _unreachable(exc):
                     raise
                 outcomes.append(_Outcome(error=exc))
