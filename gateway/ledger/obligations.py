@@ -225,8 +225,13 @@ def record(connection: Connection, trigger: Trigger, step: ChainStep, now: dt.da
     ]
     # An earlier message of the batch that could meet one of these meets it only if it came
     # later: what it meets is looked up now, before they exist.
-    waiting = queued(connection, _meet)
-    if waiting and any(_could_meet(row, m.closing) for row in rows for m in waiting):
+    waiting = _waiting(connection)
+    if waiting and any(
+        (opening.debtor, opening.creditor, accepted) in waiting
+        for opening in fresh
+        if not opening.met_on_admission
+        for accepted in opening.accepts
+    ):
         settle(connection, _meet)
     # Inserted with the rest of the batch; a later query of the batch that could see one of
     # them (``_known``, ``_met``) has them inserted first.
@@ -247,13 +252,31 @@ class _Meeting:
     at: dt.datetime
 
 
-def _could_meet(row: dict[str, Any], closing: Closing) -> bool:
-    return (
-        row["met_at"] is None
-        and row["debtor"] == closing.debtor
-        and row["creditor"] == closing.creditor
-        and f",{closing.message_type}," in row["accepts"]
-    )
+@dataclass(slots=True)
+class _Waiting:
+    meetings: list[_Meeting]
+    kinds: set[tuple[str, str, str]]
+    counted: int = 0
+
+
+_WAITING = "gateway.ledger.obligations.waiting"
+
+
+def _waiting(connection: Connection) -> set[tuple[str, str, str]]:
+    """Debtor, creditor and message type of the closings the batch has queued (``_meet``).
+
+    Kept up with the queue as it grows, not worked out anew for every message: that was a
+    scan of the batch per message.
+    """
+    meetings = queued(connection, _meet)
+    known: _Waiting | None = connection.info.get(_WAITING)
+    if known is None or known.meetings is not meetings:
+        known = connection.info[_WAITING] = _Waiting(meetings, set())
+    for meeting in meetings[known.counted :]:
+        c = meeting.closing
+        known.kinds.add((c.debtor, c.creditor, c.message_type))
+    known.counted = len(meetings)
+    return known.kinds
 
 
 def _meet(connection: Connection, meetings: list[_Meeting]) -> None:

@@ -101,15 +101,15 @@ class Prepared:
         return rendered
 
 
-_REQUIRED = object()
-
-
 @dataclass(frozen=True, slots=True)
 class _Rendered:
     sql: str
-    binds: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
-    """Each parameter in the order the driver takes them: its name, its value when the
-    statement fixes one (a LIMIT), its bind processor."""
+    names: tuple[str, ...]
+    """The parameters in the order the driver takes them."""
+    fixed: dict[str, Any]
+    """The values the statement itself gives (a LIMIT), unless the call gives its own."""
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    """Where in ``names`` a value is processed before the driver gets it, and by what."""
     positional: bool
 
     @classmethod
@@ -124,22 +124,26 @@ class _Rendered:
             raise ValueError(f"rendered per call, cannot be prepared: {compiled.string}")
         names = compiled.positiontup if dialect.positional else list(compiled.bind_names.values())
         assert names is not None
-        binds = []
-        for name in names:
+        fixed = {}
+        processors = []
+        for index, name in enumerate(names):
             bind = compiled.binds[name]
-            fixed = _REQUIRED if bind.required else bind.effective_value
+            if not bind.required:
+                fixed[name] = bind.effective_value
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            binds.append((name, fixed, processor))
-        return cls(compiled.string, tuple(binds), dialect.positional)
+            if processor is not None:
+                processors.append((index, processor))
+        return cls(compiled.string, tuple(names), fixed, tuple(processors), dialect.positional)
 
     def arguments(self, parameters: Mapping[str, Any]) -> Any:
-        values = []
-        for name, fixed, processor in self.binds:
-            value = parameters[name] if fixed is _REQUIRED else parameters.get(name, fixed)
-            values.append(value if processor is None else processor(value))
+        if self.fixed:
+            parameters = {**self.fixed, **parameters}
+        values = [parameters[name] for name in self.names]
+        for index, processor in self.processors:
+            values[index] = processor(values[index])
         if self.positional:
             return tuple(values)
-        return {name: value for (name, _, _), value in zip(self.binds, values, strict=True)}
+        return dict(zip(self.names, values, strict=True))
 
 
 def insert_later(connection: Connection, table: sa.Table, row: dict[str, Any]) -> None:
