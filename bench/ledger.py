@@ -1,6 +1,6 @@
 """What the ledger alone sustains: admissions of 305s, many at once, with and without group commit.
 
-    .venv/bin/python -m bench.ledger [--count N] [--concurrency C] [--postgres]
+    .venv/bin/python -m bench.ledger [--count N] [--concurrency C] [--postgres] [--setup NAME]
 
 Each admission is what the ingress writes for a 3 KB 305: ``Ledger.admit`` (the message, its
 status history and the obligations its chain step opens and meets) and then ``Ledger.routed``.
@@ -17,7 +17,9 @@ way or another, to show what each choice of that design is worth:
 - ``postgresql`` and ``postgresql-unbatched``: a throwaway database, with and without group
   commit (asyncpg).
 
-Prints one JSON line per setup.
+Prints one JSON line per setup: the rate and latencies, and what the writer costs in CPU per
+admission (``writer_cpu_us``: its batches, timed in the thread that runs them), the number to
+watch when changing the writer, because the wall rate moves with whatever else the machine runs.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +44,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench.messages import Template, identificatie, wmo305
 from gateway.deadlines import profile_from_env
 from gateway.ledger import Ledger
+from gateway.ledger import writer as writer_module
 from gateway.ledger.schema import migrate
 from gateway.ledger.store import NewMessage, sqlite_pragmas
-from gateway.ledger.writer import BATCH, Writer, sqlite_writer_engine
+from gateway.ledger.writer import BATCH, Operation, Writer, sqlite_writer_engine
 from gateway.participants import Participant
 from gateway.sla.chains import Chains
 from gateway.standard.catalog import default_catalog
@@ -50,6 +55,45 @@ from gateway.standard.message_types import RELEASE
 from gateway.standard.xmlsafe import parse_xml
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+SETUPS = (
+    "sqlite",
+    "sqlite-unbatched",
+    "sqlite-aiosqlite",
+    "sqlite-aiosqlite-unbatched",
+    "sqlite-without-obligations",
+)
+POSTGRES_SETUPS = ("postgresql", "postgresql-unbatched")
+
+
+class WriterClock:
+    """CPU seconds the writer spent in its batches, each timed in the thread that ran it.
+
+    The batch runs in the writer's own thread (SQLite) or on the event loop (PostgreSQL); either
+    way ``time.thread_time`` around ``transact`` counts its Python and the driver's, and not
+    what other threads or processes do meanwhile. On PostgreSQL it also counts whatever the loop
+    ran while the batch waited for the server: in this benchmark, little but asyncpg itself.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        transact = writer_module.transact
+
+        def timed(connection: Any, operations: Sequence[Operation[Any]]) -> Any:
+            started = time.thread_time()
+            try:
+                return transact(connection, operations)
+            finally:
+                self.seconds += time.thread_time() - started
+
+        # Both writers look ``transact`` up when they run a batch.
+        writer_module.transact = timed
+        try:
+            yield
+        finally:
+            writer_module.transact = transact
 
 
 async def open_ledger(name: str, directory: Path, postgres_url: str | None) -> Ledger:
@@ -133,9 +177,12 @@ async def measure(
                 await ledger.routed(new.traceer_id)
                 latencies.append(time.perf_counter() - started)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        clock = WriterClock()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        with clock.timing():
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     finally:
         await ledger.close()
     latencies.sort()
@@ -148,6 +195,8 @@ async def measure(
         "rate": count / seconds,
         "p50_ms": 1000 * latencies[len(latencies) // 2],
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+        "writer_cpu_us": 1e6 * clock.seconds / count,
+        "process_cpu_us": 1e6 * cpu / count,
     }
 
 
@@ -192,22 +241,17 @@ async def statement_cost(directory: str, postgres_url: str | None, n: int = 2000
     print(json.dumps({"statement": "INSERT", "driver": "sqlite3 (sync)", "us": cost * 1e6}))
 
 
-async def main(count: int, concurrency: int, postgres: bool) -> None:
+async def main(count: int, concurrency: int, postgres: bool, only: list[str]) -> None:
     template = wmo305()
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as directory:
-        setups = [
-            "sqlite",
-            "sqlite-unbatched",
-            "sqlite-aiosqlite",
-            "sqlite-aiosqlite-unbatched",
-            "sqlite-without-obligations",
-        ]
+        setups = only or [*SETUPS, *(POSTGRES_SETUPS if postgres else ())]
+        postgres = any(name.startswith("postgresql") for name in setups)
         database = f"bench_ledger_{secrets.token_hex(3)}"
         if postgres:
             psql(f"CREATE DATABASE {database}")
-            setups += ["postgresql", "postgresql-unbatched"]
         try:
-            await statement_cost(directory, f"{PG}/{database}" if postgres else None)
+            if not only:
+                await statement_cost(directory, f"{PG}/{database}" if postgres else None)
             for series, name in enumerate(setups, start=1):
                 admissions = Admissions(template, series)
                 ledger = await open_ledger(name, Path(directory), f"{PG}/{database}")
@@ -223,5 +267,11 @@ if __name__ == "__main__":
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument(
+        "--setup",
+        action="append",
+        choices=[*SETUPS, *POSTGRES_SETUPS],
+        help="only this setup (repeatable), without the statement costs",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.count, args.concurrency, args.postgres))
+    asyncio.run(main(args.count, args.concurrency, args.postgres, args.setup or []))

@@ -9,6 +9,7 @@ What a message opens and meets is worked out by ``gateway.sla.chains``; this mod
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gateway.ledger.schema import obligations
-from gateway.ledger.writer import insert_later, insert_now, pending
+from gateway.ledger.writer import Prepared, insert_later, insert_now, later, pending, queued, settle
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,61 +87,120 @@ def accepts_text(types: tuple[str, ...]) -> str:
     return "," + ",".join(types) + ","
 
 
-# The statements, built once: under load an admission's cost was mostly SQLAlchemy building
-# and keying expressions anew, not SQLite running them (docs/performance.md).
+# The statements, prepared once (``Prepared``): under load an admission's cost was mostly
+# SQLAlchemy building, keying and executing statements, not the database running them
+# (docs/performance.md). A list of references is bound as a fixed number of parameters, the next
+# power of two (``_references``): an expanding ``IN`` is rendered anew for every call.
 _c = obligations.c
 _OLDEST_FIRST = (_c.due, _c.opened_at, _c.id)
 _OPEN = sa.select(_c.id, _c.reference).where(
     _c.met_at.is_(None),
     _c.debtor == sa.bindparam("debtor"),
     _c.creditor == sa.bindparam("creditor"),
-    _c.accepts.like(sa.bindparam("accepts")),
+    # The pattern built in SQL, not bound whole: SQLite prepares a statement again at every
+    # execution when a LIKE's pattern is a parameter (it might serve an index).
+    _c.accepts.contains(sa.bindparam("accepts", type_=_c.accepts.type)),
 )
-_OPEN_ANSWERED = _OPEN.where(_c.trigger_identificatie == sa.bindparam("answers"))
-_OPEN_UNREFERENCED = _OPEN.where(_c.reference.is_(None)).order_by(*_OLDEST_FIRST).limit(1)
-# The open ones carrying any of the references, and the oldest carrying none, in one query
-# (sorted oldest first by the caller: a UNION has no order of its own).
-_OPEN_BY_REFERENCE = sa.union_all(
-    _OPEN.add_columns(*_OLDEST_FIRST[:2]).where(
-        _c.reference.in_(sa.bindparam("references", expanding=True))
-    ),
-    sa.select(
-        _OPEN.add_columns(*_OLDEST_FIRST[:2])
-        .where(_c.reference.is_(None))
-        .order_by(*_OLDEST_FIRST)
-        .limit(1)
-        .subquery()
-    ),
-)
-_MEET = (
+_OPEN_ANSWERED = Prepared(_OPEN.where(_c.trigger_identificatie == sa.bindparam("answers")))
+_OPEN_UNREFERENCED = Prepared(_OPEN.where(_c.reference.is_(None)).order_by(*_OLDEST_FIRST).limit(1))
+_MEET = Prepared(
     obligations.update()
-    .where(_c.id.in_(sa.bindparam("ids", expanding=True)), _c.met_at.is_(None))
-    .values(met_at=sa.bindparam("at"), met_by=sa.bindparam("by"), met_by_type=sa.bindparam("type"))
+    .where(_c.id == sa.bindparam("obligation"), _c.met_at.is_(None))
+    .values(met_at=sa.bindparam("at"), met_by=sa.bindparam("by"), met_by_type=sa.bindparam("type")),
+    many=True,
 )
-_OWED = (
-    sa.select(_c.id, _c.reference, _c.met_at)
-    .where(
-        _c.owed == sa.bindparam("owed"),
-        _c.debtor == sa.bindparam("debtor"),
-        _c.creditor == sa.bindparam("creditor"),
-        _c.reference.in_(sa.bindparam("references", expanding=True)),
-    )
-    .order_by(_c.reference, _c.opened_at.desc())
-)
-_MOVE_DUE = (
+_MOVE_DUE = Prepared(
     obligations.update()
     .where(_c.id == sa.bindparam("obligation"))
     .values(due=sa.bindparam("new_due"), rule=sa.bindparam("new_rule"), late_at=None)
 )
 
 
+def _in_references(size: int) -> sa.ColumnElement[bool]:
+    return _in(_c.reference, "r", size)
+
+
+@functools.cache
+def _open_by_reference(size: int) -> Prepared:
+    """The open ones carrying any of ``size`` references and the oldest carrying none, oldest
+    first, in one query."""
+    oldest_first = _OPEN.add_columns(*_OLDEST_FIRST[:2])
+    return Prepared(
+        sa.union_all(
+            oldest_first.where(_in_references(size)),
+            sa.select(
+                oldest_first.where(_c.reference.is_(None))
+                .order_by(*_OLDEST_FIRST)
+                .limit(1)
+                .subquery()
+            ),
+        ).order_by(*(sa.literal_column(c.name) for c in _OLDEST_FIRST))
+    )
+
+
+@functools.cache
+def _owed(size: int) -> Prepared:
+    """What is owed already of one kind between two, for any of ``size`` references."""
+    return Prepared(
+        sa.select(_c.id, _c.reference, _c.met_at)
+        .where(
+            _c.owed == sa.bindparam("owed"),
+            _c.debtor == sa.bindparam("debtor"),
+            _c.creditor == sa.bindparam("creditor"),
+            _in_references(size),
+        )
+        .order_by(_c.reference, _c.opened_at.desc())
+    )
+
+
+@functools.cache
+def _candidates(references: int, answers: int) -> Prepared:
+    """What the closings of one kind (``_meet``) between two may meet: the open ones carrying
+    any of ``references`` or answering any of ``answers`` (pool 0), and the ``k`` oldest open
+    ones carrying no reference (pool 1), oldest first."""
+    columns = (_c.id, _c.reference, _c.trigger_identificatie, _c.accepts, *_OLDEST_FIRST[:2])
+    open_ones = _OPEN.with_only_columns(*columns)
+    oldest = (
+        open_ones.add_columns(sa.literal_column("1").label("pool"))
+        .where(_c.reference.is_(None))
+        .order_by(*_OLDEST_FIRST)
+        .limit(sa.bindparam("k", type_=sa.Integer))
+    )
+    named = []
+    if references:
+        named.append(_in(_c.reference, "r", references))
+    if answers:
+        named.append(_in(_c.trigger_identificatie, "a", answers))
+    if not named:
+        return Prepared(oldest)
+    return Prepared(
+        sa.union_all(
+            open_ones.add_columns(sa.literal_column("0").label("pool")).where(sa.or_(*named)),
+            sa.select(oldest.subquery()),
+        ).order_by(*(sa.literal_column(c.name) for c in _OLDEST_FIRST))
+    )
+
+
+def _in(column: sa.Column[str], prefix: str, size: int) -> sa.ColumnElement[bool]:
+    return column.in_([sa.bindparam(f"{prefix}{n}", type_=column.type) for n in range(size)])
+
+
+def _references(references: Sequence[str], prefix: str = "r") -> tuple[int, dict[str, str]]:
+    """``references`` as parameters ``r0``, ``r1``, ... of the next power of two in number, the
+    last one repeated (``IN`` a list with a value twice finds what it finds once): a statement
+    per power of two instead of one per length. None for none."""
+    if not references:
+        return 0, {}
+    size = 1 << (len(references) - 1).bit_length()
+    padded = [*references, *[references[-1]] * (size - len(references))]
+    return size, {f"{prefix}{n}": reference for n, reference in enumerate(padded)}
+
+
 def record(connection: Connection, trigger: Trigger, step: ChainStep, now: dt.datetime) -> None:
     """Store ``step`` of ``trigger`` at ``now`` in the admission's transaction."""
     known = _known(connection, step.opens)
     fresh = [o for o in step.opens if _key(o) not in known]
-    # Inserted with the rest of the batch; a later query of the batch that could see one of
-    # them (``_known``, ``_met``) has them inserted first.
-    for row in (
+    rows = [
         {
             "id": str(uuid.uuid4()),
             "rule": opening.rule,
@@ -162,15 +222,166 @@ def record(connection: Connection, trigger: Trigger, step: ChainStep, now: dt.da
             "met_by_type": trigger.message_type if opening.met_on_admission else None,
         }
         for opening in fresh
+    ]
+    # An earlier message of the batch that could meet one of these meets it only if it came
+    # later: what it meets is looked up now, before they exist.
+    waiting = _waiting(connection)
+    if waiting and any(
+        (opening.debtor, opening.creditor, accepted) in waiting
+        for opening in fresh
+        if not opening.met_on_admission
+        for accepted in opening.accepts
     ):
+        settle(connection, _meet)
+    # Inserted with the rest of the batch; a later query of the batch that could see one of
+    # them (``_known``, ``_met``) has them inserted first.
+    for row in rows:
         insert_later(connection, obligations, row)
+    # What each closing meets is looked up with those of the rest of the batch (``_meet``).
     for closing in step.closes:
-        met = _met(connection, closing)
-        if met:
-            connection.execute(
-                _MEET,
-                {"ids": met, "at": now, "by": trigger.traceer_id, "type": closing.message_type},
+        later(connection, _meet, _Meeting(closing, trigger.traceer_id, now))
+
+
+@dataclass(frozen=True, slots=True)
+class _Meeting:
+    """A closing of an admitted message, to be met with the rest of its batch."""
+
+    closing: Closing
+    by: str
+    """The traceerId of the message that meets."""
+    at: dt.datetime
+
+
+@dataclass(slots=True)
+class _Waiting:
+    meetings: list[_Meeting]
+    kinds: set[tuple[str, str, str]]
+    counted: int = 0
+
+
+_WAITING = "gateway.ledger.obligations.waiting"
+
+
+def _waiting(connection: Connection) -> set[tuple[str, str, str]]:
+    """Debtor, creditor and message type of the closings the batch has queued (``_meet``).
+
+    Kept up with the queue as it grows, not worked out anew for every message: that was a
+    scan of the batch per message.
+    """
+    meetings = queued(connection, _meet)
+    known: _Waiting | None = connection.info.get(_WAITING)
+    if known is None or known.meetings is not meetings:
+        known = connection.info[_WAITING] = _Waiting(meetings, set())
+    for meeting in meetings[known.counted :]:
+        c = meeting.closing
+        known.kinds.add((c.debtor, c.creditor, c.message_type))
+    known.counted = len(meetings)
+    return known.kinds
+
+
+def _meet(connection: Connection, meetings: list[_Meeting]) -> None:
+    """Meet what the closings of a batch meet, as if each had met its own in its turn.
+
+    One query per kind of closing between two (usually one for the batch) instead of one per
+    message: on PostgreSQL each statement is a round trip. When that one query cannot tell
+    (two kinds could meet the same obligation, or more closings fell back on the oldest
+    unreferenced than it fetched), they are met one by one after all.
+    """
+    # The batch's openings, of messages earlier than any that could meet them (``record``).
+    insert_now(connection, obligations)
+    met = _resolve(connection, meetings) if len(meetings) > 1 else None
+    if met is None:
+        for meeting in meetings:
+            found = _met(connection, meeting.closing)
+            if found:
+                _MEET.executemany(connection, [_meeting_row(meeting, o) for o in found])
+        return
+    if met:
+        _MEET.executemany(connection, met)
+
+
+def _meeting_row(meeting: _Meeting, obligation: str) -> dict[str, Any]:
+    return {
+        "obligation": obligation,
+        "at": meeting.at,
+        "by": meeting.by,
+        "type": meeting.closing.message_type,
+    }
+
+
+def _resolve(connection: Connection, meetings: list[_Meeting]) -> list[dict[str, Any]] | None:
+    """The ``_MEET`` rows of ``meetings`` in their order, from one query per kind; None when
+    that cannot tell."""
+    kinds: dict[tuple[str, str, str], list[_Meeting]] = {}
+    for meeting in meetings:
+        c = meeting.closing
+        kinds.setdefault((c.debtor, c.creditor, c.message_type), []).append(meeting)
+    types: dict[tuple[str, str], set[str]] = {}
+    for debtor, creditor, message_type in kinds:
+        types.setdefault((debtor, creditor), set()).add(message_type)
+    met: list[dict[str, Any]] = []
+    taken: set[str] = set()
+    for (debtor, creditor, message_type), group in kinds.items():
+        references = list(
+            dict.fromkeys(
+                r for m in group if m.closing.answers is None for r in m.closing.references
             )
+        )
+        answers = list(
+            dict.fromkeys(m.closing.answers for m in group if m.closing.answers is not None)
+        )
+        wanting_oldest = sum(1 for m in group if m.closing.answers is None)
+        r_size, r_parameters = _references(references, "r")
+        a_size, a_parameters = _references(answers, "a")
+        rows = _candidates(r_size, a_size).execute(
+            connection,
+            {
+                "debtor": debtor,
+                "creditor": creditor,
+                "accepts": f",{message_type},",
+                "k": wanting_oldest,
+                **r_parameters,
+                **a_parameters,
+            },
+        )
+        others = [f",{t}," for t in types[debtor, creditor] if t != message_type]
+        by_reference: dict[str, list[str]] = {}
+        by_answer: dict[str, list[str]] = {}
+        oldest: list[str] = []
+        for row in rows:
+            if any(other in row.accepts for other in others):
+                return None
+            if row.pool:
+                oldest.append(row.id)
+                continue
+            if row.reference is not None:
+                by_reference.setdefault(row.reference, []).append(row.id)
+            by_answer.setdefault(row.trigger_identificatie, []).append(row.id)
+        more_beyond = len(oldest) == wanting_oldest
+        for meeting in group:
+            closing = meeting.closing
+            if closing.answers is not None:
+                meets = [o for o in by_answer.get(closing.answers, ()) if o not in taken]
+            else:
+                meets = []
+                # Each reference meets the oldest open obligation carrying it; none matching,
+                # the message meets the oldest open one that carries no reference.
+                for reference in dict.fromkeys(closing.references):
+                    first = next(
+                        (o for o in by_reference.get(reference, ()) if o not in taken), None
+                    )
+                    if first is not None:
+                        meets.append(first)
+                        taken.add(first)
+                if not meets:
+                    first = next((o for o in oldest if o not in taken), None)
+                    if first is None and more_beyond:
+                        return None
+                    if first is not None:
+                        meets.append(first)
+            taken.update(meets)
+            met.extend(_meeting_row(meeting, o) for o in meets)
+    return met
 
 
 def _key(opening: Opening) -> tuple[str, str, str, str] | None:
@@ -191,6 +402,9 @@ def _known(connection: Connection, openings: Sequence[Opening]) -> set[tuple[str
         if key is not None:
             wanted.setdefault(key[:3], {})[key[3]] = opening
     known: set[tuple[str, str, str, str]] = set()
+    if wanted:
+        # It reads whether they are met, and moves what the batch's closings look for.
+        settle(connection, _meet)
     for (owed, debtor, creditor), by_reference in wanted.items():
         if any(
             row["owed"] == owed
@@ -200,14 +414,9 @@ def _known(connection: Connection, openings: Sequence[Opening]) -> set[tuple[str
             for row in pending(connection, obligations)
         ):
             insert_now(connection, obligations)
-        rows = connection.execute(
-            _OWED,
-            {
-                "owed": owed,
-                "debtor": debtor,
-                "creditor": creditor,
-                "references": list(by_reference),
-            },
+        size, references = _references(list(by_reference))
+        rows = _owed(size).execute(
+            connection, {"owed": owed, "debtor": debtor, "creditor": creditor, **references}
         )
         latest: dict[str, Any] = {}
         for row in rows:
@@ -217,8 +426,8 @@ def _known(connection: Connection, openings: Sequence[Opening]) -> set[tuple[str
             if row.met_at is None:
                 opening = by_reference[reference]
                 # A new due moment: announced late again only if it is late again.
-                connection.execute(
-                    _MOVE_DUE,
+                _MOVE_DUE.execute(
+                    connection,
                     {"obligation": row.id, "new_due": opening.due, "new_rule": opening.rule},
                 )
     return known
@@ -234,22 +443,19 @@ def _met(connection: Connection, closing: Closing) -> list[str]:
         for row in pending(connection, obligations)
     ):
         insert_now(connection, obligations)
-    between = {"debtor": closing.debtor, "creditor": closing.creditor, "accepts": f"%{accepts}%"}
+    between = {"debtor": closing.debtor, "creditor": closing.creditor, "accepts": accepts}
     if closing.answers is not None:
-        rows = connection.execute(_OPEN_ANSWERED, {**between, "answers": closing.answers})
+        rows = _OPEN_ANSWERED.execute(connection, {**between, "answers": closing.answers})
         return [row.id for row in rows]
     references = list(dict.fromkeys(closing.references))
     if not references:
-        found_id = connection.execute(_OPEN_UNREFERENCED, between).scalar()
+        found_id = _OPEN_UNREFERENCED.execute(connection, between).scalar()
         return [] if found_id is None else [found_id]
     # Each reference meets the oldest open obligation carrying it; none matching, the message
     # meets the oldest open one that carries no reference.
-    oldest_first = sorted(
-        connection.execute(_OPEN_BY_REFERENCE, {**between, "references": references}),
-        key=lambda row: (row.due, row.opened_at, row.id),
-    )
+    size, parameters = _references(references)
     candidates: dict[str | None, list[str]] = {}
-    for row in oldest_first:
+    for row in _open_by_reference(size).execute(connection, {**between, **parameters}):
         candidates.setdefault(row.reference, []).append(row.id)
     met = [found.pop(0) for reference in references if (found := candidates.get(reference))]
     if not met and candidates.get(None):
@@ -259,6 +465,7 @@ def _met(connection: Connection, closing: Closing) -> list[str]:
 
 def forget(connection: Connection, traceer_id: str) -> None:
     """Undo what a withdrawn message did: drop what it opened, reopen what it met."""
+    settle(connection, _meet)
     connection.execute(obligations.delete().where(obligations.c.trigger_traceer_id == traceer_id))
     connection.execute(
         obligations.update()

@@ -31,7 +31,7 @@ from gateway.config import sqlalchemy_url
 from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
 from gateway.ledger import obligations
 from gateway.ledger.schema import messages, migrate, payloads, status_history
-from gateway.ledger.writer import Writer, at_batch_end, insert_later, sqlite_writer_engine
+from gateway.ledger.writer import Writer, insert_later, later, sqlite_writer_engine
 from gateway.vsp import Berichtstatus
 
 log = logging.getLogger(__name__)
@@ -390,7 +390,7 @@ class Ledger:
         now = self._now()
 
         def write(connection: Connection) -> None:
-            at_batch_end(connection, _mark_routed, (traceer_id, now))
+            later(connection, _mark_routed, (traceer_id, now))
 
         future = self._writer.submit(write)
         self._routing.add(future)

@@ -8,6 +8,13 @@ transaction with one commit - group commit. On SQLite the batch runs in one thre
 on the standard library's ``sqlite3`` (one hop per batch); on PostgreSQL through asyncpg, in one
 connection checkout and one transaction.
 
+The writer shares the event loop's interpreter lock, so its Python is the gateway's. Hence
+fewer statements per batch: rows are inserted with one statement per table (``insert_later``),
+lookups several operations need are made once for all of them at the batch's end (``later``);
+and the hot statements run as ``Prepared``: rendered once per database, then each call goes to
+the driver with SQLAlchemy's own bind processing, without the work ``Connection.execute``
+repeats for every call.
+
 A batch is written optimistically, all operations in one transaction. When one of them fails
 (a TR056 duplicate is an ``IntegrityError``), the transaction is rolled back and the batch is
 written again with each operation in a SAVEPOINT of its own, so the failure undoes only itself
@@ -22,14 +29,17 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 from gateway.errors import LedgerUnavailable
 
@@ -51,6 +61,89 @@ class _Outcome:
 def _unreachable(exc: BaseException) -> bool:
     """A failure of the database itself, as opposed to one operation's (a constraint, a bug)."""
     return isinstance(exc, DBAPIError | OSError) and not isinstance(exc, IntegrityError)
+
+
+class Prepared:
+    """A statement rendered once per database, run through the driver with SQLAlchemy's binds.
+
+    ``Connection.execute`` looks the statement up in its compiled cache, builds and processes
+    its parameters and sets up typed results, every call and, for many rows, every row: under
+    load that was most of the writer's time, more than the database's (docs/performance.md).
+    Here the SQL and each parameter's bind processor (a datetime as text on SQLite, JSON) are
+    taken once from SQLAlchemy's compilation, so the driver gets exactly what ``execute`` would
+    give it; the statement still goes through ``exec_driver_sql``, so a driver error arrives
+    translated (a TR056 duplicate is an ``IntegrityError``).
+
+    Rows come back as the driver gives them, without result processing (SQLite returns a
+    datetime as text): for queries that read ids and text, or compare a column with NULL.
+    An expanding parameter (``IN`` a list) is rendered per call and cannot be prepared.
+    """
+
+    __slots__ = ("_many", "_rendered", "_statement")
+
+    def __init__(self, statement: ClauseElement, *, many: bool = False) -> None:
+        self._statement = statement
+        self._many = many
+        self._rendered: weakref.WeakKeyDictionary[Dialect, _Rendered] = weakref.WeakKeyDictionary()
+
+    def execute(self, connection: Connection, parameters: Mapping[str, Any]) -> CursorResult[Any]:
+        rendered = self._render(connection.dialect)
+        return connection.exec_driver_sql(rendered.sql, rendered.arguments(parameters))
+
+    def executemany(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        rendered = self._render(connection.dialect)
+        connection.exec_driver_sql(rendered.sql, [rendered.arguments(row) for row in rows])
+
+    def _render(self, dialect: Dialect) -> _Rendered:
+        rendered = self._rendered.get(dialect)
+        if rendered is None:
+            rendered = self._rendered[dialect] = _Rendered.of(self._statement, dialect, self._many)
+        return rendered
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    sql: str
+    names: tuple[str, ...]
+    """The parameters in the order the driver takes them."""
+    fixed: dict[str, Any]
+    """The values the statement itself gives (a LIMIT), unless the call gives its own."""
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+    """Where in ``names`` a value is processed before the driver gets it, and by what."""
+    positional: bool
+
+    @classmethod
+    def of(cls, statement: ClauseElement, dialect: Dialect, many: bool) -> _Rendered:
+        kw: dict[str, Any] = {}
+        if isinstance(statement, sa.Insert):
+            # the columns of the rows, and no RETURNING of the new key (PostgreSQL)
+            kw["for_executemany"] = many
+        compiled = statement.compile(dialect=dialect, **kw)
+        assert isinstance(compiled, SQLCompiler)
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError(f"rendered per call, cannot be prepared: {compiled.string}")
+        names = compiled.positiontup if dialect.positional else list(compiled.bind_names.values())
+        assert names is not None
+        fixed = {}
+        processors = []
+        for index, name in enumerate(names):
+            bind = compiled.binds[name]
+            if not bind.required:
+                fixed[name] = bind.effective_value
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                processors.append((index, processor))
+        return cls(compiled.string, tuple(names), fixed, tuple(processors), dialect.positional)
+
+    def arguments(self, parameters: Mapping[str, Any]) -> Any:
+        if self.fixed:
+            parameters = {**self.fixed, **parameters}
+        values = [parameters[name] for name in self.names]
+        for index, processor in self.processors:
+            values[index] = processor(values[index])
+        if self.positional:
+            return tuple(values)
+        return dict(zip(self.names, values, strict=True))
 
 
 def insert_later(connection: Connection, table: sa.Table, row: dict[str, Any]) -> None:
@@ -76,49 +169,75 @@ def insert_now(connection: Connection, table: sa.Table) -> None:
     """Insert the pending rows of ``table`` before a query that has to see them."""
     rows = connection.info.get(_PENDING, {}).pop(table, None)
     if rows:
-        connection.execute(table.insert(), rows)
+        _insert(connection, table, rows)
 
 
-def at_batch_end(
-    connection: Connection, write: Callable[[Connection, list[Any]], None], item: Any
-) -> None:
-    """Have ``write`` called once at the end of the batch with the items of every operation.
-
-    For a change many operations of a batch make alike (a status move): one statement for all
-    instead of one per operation. ``write`` may ``insert_later``; it runs before the inserts.
-    """
-    connection.info.setdefault(_LATER, {}).setdefault(write, []).append(item)
-
-
+Later = Callable[[Connection, list[Any]], None]
 _LATER = "gateway.ledger.writer.later"
 
 
+def later(connection: Connection, work: Later, item: Any) -> None:
+    """Have ``work`` done for ``item`` with the rest of the batch: called once at its end with
+    every item queued for it, in the order they came, so that what each operation would look
+    up on its own is looked up for all of them in one statement.
+
+    Whatever in the batch could change what ``work`` finds, or must see what it does, calls
+    ``settle`` first: the items are then as good as done in their place.
+    """
+    connection.info.setdefault(_LATER, {}).setdefault(work, []).append(item)
+
+
+def queued(connection: Connection, work: Later) -> list[Any]:
+    """The items this batch has queued for ``work`` and not yet done."""
+    items: list[Any] = connection.info.get(_LATER, {}).get(work, [])
+    return items
+
+
+def settle(connection: Connection, work: Later) -> None:
+    """Do ``work`` now for what is queued for it."""
+    items = connection.info.get(_LATER, {}).pop(work, None)
+    if items:
+        work(connection, items)
+
+
 def _flush(connection: Connection) -> None:
-    later: dict[Callable[[Connection, list[Any]], None], list[Any]] = connection.info.pop(
-        _LATER, {}
-    )
-    for write, items in later.items():
-        write(connection, items)
+    for work, items in connection.info.pop(_LATER, {}).items():
+        work(connection, items)
     pending: dict[sa.Table, list[dict[str, Any]]] = connection.info.pop(_PENDING, {})
     for table, rows in pending.items():
-        connection.execute(table.insert(), rows)
+        _insert(connection, table, rows)
 
 
-def _forget(connection: Connection) -> None:
-    connection.info.pop(_PENDING, None)
+def _discard(connection: Connection) -> None:
+    """Forget what a batch (or an operation) that failed left to do."""
     connection.info.pop(_LATER, None)
+    connection.info.pop(_PENDING, None)
+
+
+# One INSERT per table and set of columns; a table's rows all have the same keys.
+_INSERTS: dict[tuple[sa.Table, tuple[str, ...]], Prepared] = {}
+
+
+def _insert(connection: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    columns = tuple(rows[0])
+    insert = _INSERTS.get((table, columns))
+    if insert is None:
+        insert = _INSERTS[table, columns] = Prepared(
+            table.insert().values({c: sa.bindparam(c) for c in columns}), many=True
+        )
+    insert.executemany(connection, rows)
 
 
 def transact(connection: Connection, operations: Sequence[Operation[Any]]) -> list[_Outcome]:
     """Run ``operations`` in one transaction; one that fails undoes only itself."""
-    _forget(connection)
+    _discard(connection)
     try:
         with connection.begin():
             outcomes = [_Outcome(operation(connection)) for operation in operations]
             _flush(connection)
             return outcomes
     except Exception as exc:
-        _forget(connection)
+        _discard(connection)
         if _unreachable(exc):
             raise
         if len(operations) == 1:
@@ -132,7 +251,7 @@ def transact(connection: Connection, operations: Sequence[Operation[Any]]) -> li
                     _flush(connection)
                 outcomes.append(_Outcome(value))
             except Exception as exc:
-                _forget(connection)
+                _discard(connection)
                 if _unreachable(exc):
                     raise
                 outcomes.append(_Outcome(error=exc))

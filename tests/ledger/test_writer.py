@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
 from gateway.ledger import Ledger, obligations, schema, store
 from gateway.ledger.store import IN_PLACE
+from gateway.ledger.writer import Prepared
 from gateway.vsp import Berichtstatus
 from tests.ledger.test_store import MUNICIPALITY, PROVIDER, new_message
 from tests.test_dead_letters import eventually
@@ -287,3 +288,50 @@ async def test_a_routed_mark_that_could_not_be_written_is_written_later(
 
     await eventually(marked, seconds=10)
     assert failures == 1
+
+
+async def test_a_prepared_statement_reaches_the_driver_as_execute_would_send_it(
+    ledger: Ledger,
+) -> None:
+    """Prepared: the same SQL and the same processed values (datetimes, JSON, a fixed LIMIT)."""
+    at = dt.datetime(2030, 1, 2, 3, 4, 5, 6789, tzinfo=dt.UTC)
+    m = schema.messages.c
+    o = schema.obligations.c
+    cases: list[tuple[Any, dict[str, Any]]] = [
+        (
+            schema.status_history.insert().values(
+                traceer_id=sa.bindparam("t"), status=sa.bindparam("s"), at=sa.bindparam("at")
+            ),
+            {"t": "T1", "s": "Bezorgd", "at": at},
+        ),
+        (
+            schema.messages.update()
+            .where(m.traceer_id == sa.bindparam("t"))
+            .values(meldingen=sa.bindparam("meldingen"), confirmed_at=sa.bindparam("at")),
+            {"t": "none", "meldingen": [{"code": "X", "tekst": "é"}], "at": at},
+        ),
+        (
+            sa.select(o.id).where(o.due < sa.bindparam("at")).order_by(o.due).limit(3),
+            {"at": at},
+        ),
+    ]
+    sent: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        sent.append((args[2], args[3]))
+
+    def run(connection: Connection) -> None:
+        for statement, parameters in cases:
+            connection.execute(statement, parameters)
+            Prepared(statement).execute(connection, parameters)
+        connection.rollback()
+
+    engine = ledger.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        async with ledger.engine.connect() as connection:
+            await connection.run_sync(run)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    assert len(sent) == 2 * len(cases)
+    assert sent[1::2] == sent[0::2]
