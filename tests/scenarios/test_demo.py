@@ -18,14 +18,7 @@ def test_demo_plays_viv_new_and_prints_the_sla_summary(
         "GATEWAY_DB_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
         "GATEWAY_CERTS": str(certs_dir),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway", "demo", "--port", "0", "--ops-port", "0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
-    )
+    done = _demo(env)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "scenario viv-new" in out
@@ -43,17 +36,22 @@ def test_each_demo_has_a_ledger_of_its_own(certs_dir: Path, amqp_url: str, tmp_p
     env.update({"GATEWAY_AMQP_URL": amqp_url, "GATEWAY_CERTS": str(certs_dir)})
     summaries = []
     for _ in range(2):
-        done = subprocess.run(
-            [sys.executable, "-m", "gateway", "demo", "--port", "0", "--ops-port", "0"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=100,
-            check=False,
-        )
+        done = _demo(env, cwd=tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
         table = done.stdout[done.stdout.index("SLA at ") :]
         summaries.append(table[: table.index("\n\n")])  # the table, up to its blank line
     assert summaries[0] == summaries[1]
     assert not (tmp_path / "var").exists()  # nothing left behind in the working directory
+
+
+def _demo(env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``gateway demo`` on ports of its own, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "demo", "--port", "0", "--ops-port", "0"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
