@@ -31,16 +31,12 @@ from typing import Any
 
 import aio_pika
 import aio_pika.abc
-import aiormq
-import aiormq.abc
 from aio_pika.exceptions import (
     CONNECTION_EXCEPTIONS,
     ChannelNotFoundEntity,
     ChannelPreconditionFailed,
-    DeliveryError,
-    PublishError,
 )
-from yarl import URL
+from pamqp.commands import Basic
 
 from gateway.errors import (
     BrokerUnavailable,
@@ -50,6 +46,7 @@ from gateway.errors import (
     Unroutable,
 )
 from gateway.participants import Participant, Registry
+from gateway.publisher import Publisher, redacted
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +120,8 @@ class Event:
 
 
 class Broker:
-    """One robust connection to RabbitMQ, with a publisher-confirmed channel for messages.
+    """Two connections to RabbitMQ: aio-pika's robust one for the topology, and a publisher of
+    our own (gateway.publisher) that publishes with confirms.
 
     Make one with ``await Broker.connect(url, participants=...)``; many publishes may be in flight
     on it at once.
@@ -133,15 +131,13 @@ class Broker:
         self,
         connection: aio_pika.abc.AbstractRobustConnection,
         topology: aio_pika.abc.AbstractRobustChannel,
-        publishing: aio_pika.abc.AbstractRobustChannel,
+        publisher: Publisher,
         *,
         publish_timeout: float,
     ) -> None:
         self._connection = connection
         self._topology = topology
-        self._publishing = publishing
-        # aiormq's channel under ``publishing``, which publishes; a reconnect replaces it.
-        self._channel: aiormq.abc.AbstractChannel | None = None
+        self._publisher = publisher
         self._publish_timeout = publish_timeout
         self._inboxes: dict[Participant, aio_pika.abc.AbstractQueue] = {}
         self._reconnects = 0
@@ -160,27 +156,33 @@ class Broker:
     ) -> Broker:
         """Connect, declare the topology and one inbox per participant; raise if we cannot."""
         connection = await _connect(url, connect_timeout, reconnect_interval)
+        publisher: Publisher | None = None
         try:
             async with asyncio.timeout(connect_timeout):
-                # Declarations on a channel of their own: a conflicting declaration closes its
-                # channel, and that must not take the publishing channel with it.
+                # A conflicting declaration closes its channel; it has one of its own.
                 topology = await connection.channel(publisher_confirms=False)
-                publishing = await connection.channel(
-                    publisher_confirms=True, on_return_raises=True
-                )
                 await _declare_exchanges(topology)
-                broker = cls(connection, topology, publishing, publish_timeout=publish_timeout)
+            publisher = await Publisher.connect(
+                url,
+                confirm_timeout=publish_timeout,
+                connect_timeout=connect_timeout,
+                reconnect_interval=reconnect_interval,
+            )
+            async with asyncio.timeout(connect_timeout):
+                broker = cls(connection, topology, publisher, publish_timeout=publish_timeout)
                 for participant in participants:
                     await broker.ensure_participant(participant)
         except BaseException as exc:
+            if publisher is not None:
+                await publisher.close()
             await connection.close()
             if isinstance(exc, TimeoutError):
                 raise BrokerUnavailable(
-                    f"RabbitMQ at {_redacted(url)} did not finish declaring the topology "
+                    f"RabbitMQ at {redacted(url)} did not finish declaring the topology "
                     f"within {connect_timeout:g} s"
                 ) from exc
             if isinstance(exc, CONNECTION_EXCEPTIONS):
-                raise BrokerUnavailable(f"RabbitMQ at {_redacted(url)}: {exc!r}") from exc
+                raise BrokerUnavailable(f"RabbitMQ at {redacted(url)}: {exc!r}") from exc
             raise
         return broker
 
@@ -221,16 +223,17 @@ class Broker:
 
     @property
     def ready(self) -> bool:
-        """Whether a publish can be confirmed now: connected, publishing channel open."""
+        """Whether both connections are up: publishes can be confirmed, inboxes declared."""
         return (
-            not self._connection.is_closed
+            self._publisher.ready
+            and not self._connection.is_closed
             and self._connection.connected.is_set()
-            and not self._publishing.is_closed
         )
 
     @property
     def reconnects(self) -> int:
-        """How often the connection was lost and restored, channels and topology included."""
+        """How often the topology's connection was lost and restored, its channels and
+        declarations included; the publisher comes back on its own (``ready`` says when)."""
         return self._reconnects
 
     async def publish(self, message: RoutedMessage) -> None:
@@ -286,7 +289,8 @@ class Broker:
         self._inboxes[participant] = queue
 
     async def close(self) -> None:
-        """Close the connection; in-flight publishes fail with ``BrokerUnavailable``."""
+        """Close both connections; in-flight publishes fail with ``BrokerUnavailable``."""
+        await self._publisher.close()
         if not self._connection.is_closed:
             await self._connection.close()
 
@@ -294,54 +298,26 @@ class Broker:
         self,
         exchange: str,
         body: bytes,
-        properties: aiormq.spec.Basic.Properties,
+        properties: Basic.Properties,
         routing_key: str,
         *,
         mandatory: bool,
     ) -> None:
-        # Fail fast while reconnecting: the caller answers 503 now rather than after the timeout.
-        if not self.ready:
-            raise BrokerUnavailable(
-                f"not connected to RabbitMQ ({self._connection}); "
-                f"cannot publish {routing_key!r} to {exchange!r}"
-            )
-        message_id = properties.message_id
+        # Fails fast while the publisher reconnects: the caller answers 503 now, not after the
+        # timeout. A confirm that does not come in time may still come: the caller's 503 is then
+        # an at-least-once retry, which the ledger's duplicate check absorbs.
         try:
-            # Straight to aiormq, as aio-pika's Exchange.publish does, less its per-publish
-            # Message, checks and awaits. Its timeout covers the wait for the confirm as well.
-            channel = self._channel
-            if channel is None or channel.is_closed:
-                # aiormq's channel is a new one after a reconnect; ``ready`` said that the
-                # connection is up, so this does not wait.
-                channel = self._channel = await self._publishing.get_underlay_channel()
-            await channel.basic_publish(
-                body,
-                exchange=exchange,
-                routing_key=routing_key,
-                properties=properties,
-                mandatory=mandatory,
-                timeout=self._publish_timeout,
+            await self._publisher.publish(
+                exchange, routing_key, properties, body, mandatory=mandatory
             )
-        except PublishError as exc:
-            delivery = exc.message.delivery if exc.message is not None else None
-            reason = getattr(delivery, "reply_text", None) or "NO_ROUTE"
-            log.warning("RabbitMQ returned message %s for %r: %s", message_id, routing_key, reason)
-            raise Unroutable(routing_key, reason) from exc
-        except DeliveryError as exc:
-            raise BrokerUnavailable(
-                f"RabbitMQ refused (nack) message {message_id} for {routing_key!r}"
-            ) from exc
-        except TimeoutError as exc:
-            # Under this timeout the message may still arrive: the caller's 503 is then an
-            # at-least-once retry, which the ledger's duplicate check absorbs.
-            raise BrokerUnavailable(
-                f"no confirm from RabbitMQ within {self._publish_timeout:g} s for message "
-                f"{message_id} to {routing_key!r}"
-            ) from exc
-        except CONNECTION_EXCEPTIONS as exc:
-            raise BrokerUnavailable(
-                f"lost RabbitMQ while publishing message {message_id} to {routing_key!r}: {exc!r}"
-            ) from exc
+        except Unroutable as exc:
+            log.warning(
+                "RabbitMQ returned message %s for %r: %s",
+                properties.message_id,
+                routing_key,
+                exc,
+            )
+            raise
 
     def _on_connection_lost(self, _sender: object, exc: BaseException | None) -> None:
         if not self._connection.close_called:
@@ -403,7 +379,7 @@ async def acknowledge(incoming: aio_pika.abc.AbstractIncomingMessage) -> bool:
     return True
 
 
-class _Properties(aiormq.spec.Basic.Properties):
+class _Properties(Basic.Properties):
     """The message properties, marshalled in one pass when they are of the kinds the gateway sets.
 
     pamqp's own marshal looks up and encodes each of the fourteen properties generically, about
@@ -499,11 +475,6 @@ def _json_default(value: object) -> object:
     raise TypeError(f"event payload: {type(value).__name__} {value!r} is not JSON")
 
 
-def _redacted(url: str) -> str:
-    parsed = URL(url)
-    return str(parsed.with_password("***")) if parsed.password else url
-
-
 async def _connect(
     url: str, connect_timeout: float, reconnect_interval: float
 ) -> aio_pika.abc.AbstractRobustConnection:
@@ -514,10 +485,10 @@ async def _connect(
             )
     except TimeoutError as exc:
         raise BrokerUnavailable(
-            f"RabbitMQ at {_redacted(url)} did not answer within {connect_timeout:g} s"
+            f"RabbitMQ at {redacted(url)} did not answer within {connect_timeout:g} s"
         ) from exc
     except CONNECTION_EXCEPTIONS as exc:
-        raise BrokerUnavailable(f"cannot connect to RabbitMQ at {_redacted(url)}: {exc}") from exc
+        raise BrokerUnavailable(f"cannot connect to RabbitMQ at {redacted(url)}: {exc}") from exc
 
 
 async def _declare_exchanges(channel: aio_pika.abc.AbstractRobustChannel) -> None:
@@ -579,10 +550,10 @@ async def consumer_counts(
                 await connection.close()
     except TimeoutError as exc:
         raise BrokerUnavailable(
-            f"RabbitMQ at {_redacted(url)} did not answer within {within:g} s"
+            f"RabbitMQ at {redacted(url)} did not answer within {within:g} s"
         ) from exc
     except CONNECTION_EXCEPTIONS as exc:
-        raise BrokerUnavailable(f"cannot connect to RabbitMQ at {_redacted(url)}: {exc}") from exc
+        raise BrokerUnavailable(f"cannot connect to RabbitMQ at {redacted(url)}: {exc}") from exc
     return counts
 
 

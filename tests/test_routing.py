@@ -13,10 +13,10 @@ from typing import Any
 
 import aio_pika
 import aio_pika.abc
-import aiormq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pamqp.commands import Basic
 
 from gateway.errors import BrokerUnavailable, MalformedDelivery, TopologyError, Unroutable
 from gateway.participants import Participant, Registry, Role
@@ -219,7 +219,7 @@ PROPERTIES = st.fixed_dictionaries(
 @given(PROPERTIES)
 def test_message_properties_marshal_to_pamqps_bytes(properties: dict[str, Any]) -> None:
     """The gateway's own marshal of the properties writes exactly what pamqp would."""
-    expected = aiormq.spec.Basic.Properties(**properties).marshal()
+    expected = Basic.Properties(**properties).marshal()
     assert _Properties(**properties).marshal() == expected
 
 
@@ -230,14 +230,14 @@ def test_message_properties_marshal_to_pamqps_bytes(properties: dict[str, Any]) 
 )
 def test_headers_of_other_kinds_are_marshalled_by_pamqp(headers: dict[str, Any]) -> None:
     """Header values that are not strings, and over-long names, get pamqp's encoding."""
-    expected = aiormq.spec.Basic.Properties(headers=headers, message_id="m").marshal()
+    expected = Basic.Properties(headers=headers, message_id="m").marshal()
     assert _Properties(headers=headers, message_id="m").marshal() == expected
 
 
 def test_a_property_too_long_for_amqp_is_refused() -> None:
     """A short string over 255 bytes is a TypeError, as pamqp makes it; nothing is cut."""
     with pytest.raises(TypeError):
-        aiormq.spec.Basic.Properties(message_id="é" * 128).marshal()
+        Basic.Properties(message_id="é" * 128).marshal()
     with pytest.raises(TypeError):
         _Properties(message_id="é" * 128).marshal()
 
