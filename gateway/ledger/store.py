@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import pickle
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -289,22 +290,8 @@ class Ledger:
         trigger = obligations.Trigger(
             new.traceer_id, new.message_type, new.identificatie, new.conversatie_id
         )
-
-        def write(connection: Connection) -> None:
-            insert_later(connection, messages, row)
-            _store_payload(connection, new.traceer_id, new.payload)
-            _history(
-                connection,
-                new.traceer_id,
-                now,
-                Berichtstatus.ONTVANGEN,
-                Berichtstatus.WORDT_VERWERKT,
-            )
-            if chain:
-                obligations.record(connection, trigger, chain, now)
-
         try:
-            await self._writer.run(write)
+            await self._writer.run(_Admit(row, new.payload, now, trigger, chain))
         except IntegrityError:
             return await self._replay(new)
         # What was just written, without reading it back.
@@ -364,18 +351,8 @@ class Ledger:
             "trace_id": trace_id,
         }
 
-        def write(connection: Connection) -> None:
-            connection.execute(messages.insert(), row)
-            _history(
-                connection,
-                traceer_id,
-                now,
-                Berichtstatus.ONTVANGEN,
-                Berichtstatus.AFGEKEURD_DOOR_DIENST,
-            )
-
         with contextlib.suppress(IntegrityError):
-            await self._writer.run(write)
+            await self._writer.run(_Refuse(row))
 
     def routed(self, traceer_id: str) -> asyncio.Future[None]:
         """The broker confirmed the message: it is processed and on offer to its recipient.
@@ -387,12 +364,7 @@ class Ledger:
         leaves the message ``WordtVerwerkt``; the start-up recovery publishes it again and
         marks it then).
         """
-        now = self._now()
-
-        def write(connection: Connection) -> None:
-            later(connection, _mark_routed, (traceer_id, now))
-
-        future = self._writer.submit(write)
+        future = self._writer.submit(_Routed(traceer_id, self._now()))
         self._routing.add(future)
         future.add_done_callback(lambda done: self._routed_done(traceer_id, done))
         return future
@@ -421,22 +393,7 @@ class Ledger:
 
     async def withdraw(self, traceer_id: str) -> None:
         """The broker did not confirm and the sender gets an error: forget the message."""
-
-        def write(connection: Connection) -> None:
-            withdrawn = connection.execute(
-                messages.delete().where(
-                    messages.c.traceer_id == traceer_id,
-                    messages.c.status == Berichtstatus.WORDT_VERWERKT.value,
-                )
-            )
-            if withdrawn.rowcount:
-                obligations.forget(connection, traceer_id)
-                connection.execute(payloads.delete().where(payloads.c.traceer_id == traceer_id))
-            connection.execute(
-                status_history.delete().where(status_history.c.traceer_id == traceer_id)
-            )
-
-        await self._writer.run(write)
+        await self._writer.run(_Withdraw(traceer_id))
 
     async def delivered(self, traceer_id: str, *, recipient: str | None = None) -> bool:
         """The recipient has the message (it confirmed it, or answered it): ``Bezorgd``."""
@@ -465,31 +422,7 @@ class Ledger:
         if outcome not in UNDELIVERABLE:
             raise ValueError(f"{outcome}: not a status of a message that could not be offered")
         await self._settled()
-        now = self._now()
-        on_offer = _MOVES[True, False]
-        common = {"traceer": traceer_id, "to": outcome.value, "at": now, "addressed_to": recipient}
-
-        def write(connection: Connection) -> bool:
-            offered = {**common, "from": [Berichtstatus.WORDT_AANGEBODEN.value]}
-            if connection.execute(on_offer, offered).rowcount:
-                _history(connection, traceer_id, now, outcome)
-                obligations.forget(connection, traceer_id)
-                return True
-            unmarked = {**common, "from": [Berichtstatus.WORDT_VERWERKT.value]}
-            if connection.execute(on_offer, unmarked).rowcount:
-                _history(
-                    connection,
-                    traceer_id,
-                    now,
-                    Berichtstatus.VERWERKING_VOLTOOID,
-                    Berichtstatus.WORDT_AANGEBODEN,
-                    outcome,
-                )
-                obligations.forget(connection, traceer_id)
-                return True
-            return False
-
-        return await self._writer.run(write)
+        return await self._writer.run(_Undeliverable(traceer_id, outcome, recipient, self._now()))
 
     async def _move(
         self,
@@ -502,7 +435,6 @@ class Ledger:
     ) -> bool:
         await self._settled()
         now = self._now()
-        statement = _MOVES[recipient is not None, confirm]
         # (Keys named after a column would be SET by an UPDATE: none of these is.)
         parameters: dict[str, Any] = {
             "traceer": traceer_id,
@@ -512,14 +444,9 @@ class Ledger:
         }
         if recipient is not None:
             parameters["addressed_to"] = recipient
-
-        def write(connection: Connection) -> bool:
-            if connection.execute(statement, parameters).rowcount == 0:
-                return False
-            _history(connection, traceer_id, now, *statuses)
-            return True
-
-        return await self._writer.run(write)
+        return await self._writer.run(
+            _Move(traceer_id, tuple(statuses), (recipient is not None, confirm), parameters, now)
+        )
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -669,6 +596,144 @@ async def _fetch(connection: AsyncConnection, traceer_id: str) -> StoredMessage 
         await connection.execute(sa.select(*_META).where(messages.c.traceer_id == traceer_id))
     ).first()
     return None if row is None else StoredMessage.from_row(row)
+
+
+# -- the writes ----------------------------------------------------------------------------------
+#
+# Each change is an operation the ledger's writer runs in its next batch (gateway.ledger.writer):
+# a frozen value that holds all it needs and is called with the batch's connection. Values, not
+# closures, so that a writer in a process of its own gets them as they are.
+
+
+@dataclass(frozen=True, slots=True)
+class _Admit:
+    """A new message as ``WordtVerwerkt``: its row, payload, history and obligations."""
+
+    row: dict[str, Any]
+    payload: bytes
+    now: dt.datetime
+    trigger: obligations.Trigger
+    chain: obligations.ChainStep | None
+
+    def __call__(self, connection: Connection) -> None:
+        traceer_id = self.trigger.traceer_id
+        insert_later(connection, messages, self.row)
+        _store_payload(connection, traceer_id, self.payload)
+        _history(
+            connection, traceer_id, self.now, Berichtstatus.ONTVANGEN, Berichtstatus.WORDT_VERWERKT
+        )
+        if self.chain:
+            obligations.record(connection, self.trigger, self.chain, self.now)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A large payload travels beside the pickle, not copied into it (gateway.ledger.writer).
+        payload: Any = self.payload
+        if len(payload) >= IN_PLACE:
+            payload = pickle.PickleBuffer(payload)
+        return (_Admit, (self.row, payload, self.now, self.trigger, self.chain))
+
+
+@dataclass(frozen=True, slots=True)
+class _Refuse:
+    """A refused message, for the status API; its row holds the meldingen."""
+
+    row: dict[str, Any]
+
+    def __call__(self, connection: Connection) -> None:
+        connection.execute(messages.insert(), self.row)
+        _history(
+            connection,
+            self.row["traceer_id"],
+            self.row["received_at"],
+            Berichtstatus.ONTVANGEN,
+            Berichtstatus.AFGEKEURD_DOOR_DIENST,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Routed:
+    """The broker confirmed it: marked with the rest of the batch (``_mark_routed``)."""
+
+    traceer_id: str
+    now: dt.datetime
+
+    def __call__(self, connection: Connection) -> None:
+        later(connection, _mark_routed, (self.traceer_id, self.now))
+
+
+@dataclass(frozen=True, slots=True)
+class _Withdraw:
+    """A message the broker never confirmed, gone with what it opened and its history."""
+
+    traceer_id: str
+
+    def __call__(self, connection: Connection) -> None:
+        traceer_id = self.traceer_id
+        withdrawn = connection.execute(
+            messages.delete().where(
+                messages.c.traceer_id == traceer_id,
+                messages.c.status == Berichtstatus.WORDT_VERWERKT.value,
+            )
+        )
+        if withdrawn.rowcount:
+            obligations.forget(connection, traceer_id)
+            connection.execute(payloads.delete().where(payloads.c.traceer_id == traceer_id))
+        connection.execute(status_history.delete().where(status_history.c.traceer_id == traceer_id))
+
+
+@dataclass(frozen=True, slots=True)
+class _Undeliverable:
+    """A dead letter from ``recipient``'s inbox: True if the message moved (``undeliverable``)."""
+
+    traceer_id: str
+    outcome: Berichtstatus
+    recipient: str
+    now: dt.datetime
+
+    def __call__(self, connection: Connection) -> bool:
+        traceer_id, now, outcome = self.traceer_id, self.now, self.outcome
+        on_offer = _MOVES[True, False]
+        common: dict[str, Any] = {
+            "traceer": traceer_id,
+            "to": outcome.value,
+            "at": now,
+            "addressed_to": self.recipient,
+        }
+        offered = {**common, "from": [Berichtstatus.WORDT_AANGEBODEN.value]}
+        if connection.execute(on_offer, offered).rowcount:
+            _history(connection, traceer_id, now, outcome)
+            obligations.forget(connection, traceer_id)
+            return True
+        unmarked = {**common, "from": [Berichtstatus.WORDT_VERWERKT.value]}
+        if connection.execute(on_offer, unmarked).rowcount:
+            _history(
+                connection,
+                traceer_id,
+                now,
+                Berichtstatus.VERWERKING_VOLTOOID,
+                Berichtstatus.WORDT_AANGEBODEN,
+                outcome,
+            )
+            obligations.forget(connection, traceer_id)
+            return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """A status change by one of ``_MOVES``; True if the message was in a state to move."""
+
+    traceer_id: str
+    statuses: tuple[Berichtstatus, ...]
+    statement: tuple[bool, bool]  # the key of ``_MOVES``: by recipient, confirming
+    parameters: dict[str, Any]
+    now: dt.datetime
+
+    def __call__(self, connection: Connection) -> bool:
+        if connection.execute(_MOVES[self.statement], self.parameters).rowcount == 0:
+            return False
+        _history(connection, self.traceer_id, self.now, *self.statuses)
+        return True
 
 
 # Every message of a batch the broker confirmed: one UPDATE, whichever are still unmarked.
