@@ -7,8 +7,10 @@ status history and the obligations its chain step opens and meets) and then ``Le
 Every setup is the product's ``Ledger`` with its writer (``gateway/ledger/writer.py``) built one
 way or another, to show what each choice of that design is worth:
 
-- ``sqlite``: as ``Ledger.open`` makes it: group commit, each batch in the writer's own thread
-  on the stdlib's sqlite3 (one thread hop per batch);
+- ``sqlite-process``: as ``Ledger.open`` makes it: group commit, each batch in the writer's own
+  process (gateway/ledger/writer_process.py) on the stdlib's sqlite3;
+- ``sqlite``: group commit, each batch in the writer's own thread on the stdlib's sqlite3 (one
+  thread hop per batch; ``GATEWAY_LEDGER_WRITER=thread``);
 - ``sqlite-unbatched``: the same thread, one transaction per write (no group commit);
 - ``sqlite-aiosqlite``: group commit, but the batch through aiosqlite (a hop per statement);
 - ``sqlite-aiosqlite-unbatched``: through aiosqlite, one transaction per write: the ledger as it
@@ -18,8 +20,10 @@ way or another, to show what each choice of that design is worth:
   commit (asyncpg).
 
 Prints one JSON line per setup: the rate and latencies, and what the writer costs in CPU per
-admission (``writer_cpu_us``: its batches, timed in the thread that runs them), the number to
-watch when changing the writer, because the wall rate moves with whatever else the machine runs.
+admission (``writer_cpu_us``: its batches, timed in the thread that runs them, or the writer
+process's CPU), the number to watch when changing the writer, because the wall rate moves with
+whatever else the machine runs; ``process_cpu_us`` is this process's own, the event loop's
+share when the writer has a process of its own.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import secrets
 import subprocess
 import tempfile
@@ -56,6 +61,7 @@ from gateway.standard.xmlsafe import parse_xml
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 SETUPS = (
+    "sqlite-process",
     "sqlite",
     "sqlite-unbatched",
     "sqlite-aiosqlite",
@@ -109,12 +115,15 @@ async def open_ledger(name: str, directory: Path, postgres_url: str | None) -> L
         sa.event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         if "aiosqlite" in name:
             writer = Writer.on_connection(engine, batch=batch)
+        elif name == "sqlite-process":
+            writer = Writer.in_process(f"sqlite:///{path}", batch=batch)
         else:
             writer = Writer.in_thread(
                 sqlite_writer_engine(f"sqlite:///{path}", sqlite_pragmas), batch=batch
             )
     async with engine.begin() as connection:
         await connection.run_sync(migrate)
+    await writer.start()
     return Ledger(engine, writer)
 
 
@@ -178,11 +187,15 @@ async def measure(
                 latencies.append(time.perf_counter() - started)
 
         clock = WriterClock()
+        child = ledger.writer.pid
+        child_started = _cpu_of(child)
         started, cpu_started = time.perf_counter(), time.process_time()
         with clock.timing():
             await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        if child is not None:
+            clock.seconds = _cpu_of(child) - child_started
     finally:
         await ledger.close()
     latencies.sort()
@@ -198,6 +211,14 @@ async def measure(
         "writer_cpu_us": 1e6 * clock.seconds / count,
         "process_cpu_us": 1e6 * cpu / count,
     }
+
+
+def _cpu_of(pid: int | None) -> float:
+    """User and system CPU seconds of a process so far (Linux)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def psql(sql: str) -> None:

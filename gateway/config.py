@@ -59,6 +59,8 @@ class Settings:
     sla_poll: float = 1.0
     # uvloop as the event loop of ``gateway serve`` (docs/performance.md has the measured gain)
     uvloop: bool = False
+    # where an SQLite ledger's batches are written: "process" or "thread" (gateway.ledger.writer)
+    ledger_writer: str = "process"
     # processes serving the participants' port (gateway/workers.py): one per core to use
     workers: int = 1
     # where ``gateway send`` notes what it sent, for ``gateway mailbox status`` without an id
@@ -123,6 +125,17 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     if raw in ("1", "true", "yes", "on"):
         return True
     raise ConfigError(f"{name}={raw!r}: expected true or false")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(choices)}")
+    return raw
+
+
+# Where an SQLite ledger writes its batches (gateway.ledger.writer).
+WRITERS = ("process", "thread")
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:
@@ -193,6 +206,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         retention_interval=_float(env, "GATEWAY_RETENTION_INTERVAL", Settings.retention_interval),
         sla_poll=_float(env, "GATEWAY_SLA_POLL", Settings.sla_poll),
         uvloop=_bool(env, "GATEWAY_UVLOOP"),
+        ledger_writer=_choice(env, "GATEWAY_LEDGER_WRITER", Settings.ledger_writer, WRITERS),
         workers=_int(env, "GATEWAY_WORKERS", Settings.workers, 1, MAX_WORKERS),
         sent_log=_path(env, "GATEWAY_SENT_LOG") or Settings.sent_log,
         extra={k: v for k, v in env.items() if k.startswith("GATEWAY_")},

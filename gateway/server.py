@@ -121,7 +121,7 @@ class Gateway:
         profile = profile_from_env(settings.extra)
         # The simulated participants' answer policies: one table, changed here at runtime.
         policies = Policies(parse_table(settings.extra.get(POLICIES_ENV, "")))
-        ledger = await Ledger.open(settings.db_url, now=clock.now)
+        ledger = await Ledger.open(settings.db_url, now=clock.now, writer=settings.ledger_writer)
         try:
             broker = await Broker.connect(
                 settings.amqp_url,

@@ -195,8 +195,13 @@ class Ledger:
         self._closed = False
 
     @classmethod
-    async def open(cls, db_url: str, *, now: Now = _utcnow) -> Ledger:
-        """Connect to ``sqlite:///...`` or ``postgresql://...`` and migrate the schema."""
+    async def open(cls, db_url: str, *, now: Now = _utcnow, writer: str = "process") -> Ledger:
+        """Connect to ``sqlite:///...`` or ``postgresql://...`` and migrate the schema.
+
+        ``writer``: where an SQLite file's batches are written, ``"process"`` (a process of its
+        own, gateway.ledger.writer_process) or ``"thread"``; PostgreSQL's are written on the
+        event loop through asyncpg either way.
+        """
         url = sqlalchemy_url(db_url)
         if url.startswith("sqlite"):
             path = url.partition(":///")[2]
@@ -206,16 +211,21 @@ class Ledger:
             sa.event.listen(engine.sync_engine, "connect", sqlite_pragmas)
             if path and path != ":memory:":
                 sync_url = "sqlite:///" + path
-                writer = Writer.in_thread(sqlite_writer_engine(sync_url, sqlite_pragmas))
+                batches = (
+                    Writer.in_process(sync_url)
+                    if writer == "process"
+                    else Writer.in_thread(sqlite_writer_engine(sync_url, sqlite_pragmas))
+                )
             else:  # one database per connection: the writer has to share the engine's
-                writer = Writer.on_connection(engine)
+                batches = Writer.on_connection(engine)
         else:
             engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-            writer = Writer.on_connection(engine)
-        ledger = cls(engine, writer, now)
+            batches = Writer.on_connection(engine)
+        ledger = cls(engine, batches, now)
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(migrate)
+            await batches.start()
         except (DBAPIError, OSError) as exc:
             await ledger.close()
             raise LedgerUnavailable(f"ledger {db_url}: {exc}") from exc

@@ -6,6 +6,8 @@ import asyncio
 import datetime as dt
 import hashlib
 import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +19,43 @@ from gateway.ledger import Ledger, obligations, schema, store
 from gateway.ledger.store import IN_PLACE
 from gateway.ledger.writer import Prepared
 from gateway.vsp import Berichtstatus
+from tests.fixtures.ledger import _create_pg_database, _drop_pg_database
 from tests.ledger.test_store import MUNICIPALITY, PROVIDER, new_message
 from tests.test_dead_letters import eventually
+
+
+@pytest.fixture(params=["sqlite", "sqlite-thread", "postgresql"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """tests.fixtures.ledger's databases, and SQLite once more with its writer in a thread."""
+    if request.param.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    name = await _create_pg_database()
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await _drop_pg_database(name)
+
+
+@pytest.fixture
+def writer(request: pytest.FixtureRequest) -> str:
+    """Where the SQLite ledger of this test writes its batches."""
+    return "thread" if request.node.callspec.params.get("db_url") == "sqlite-thread" else "process"
+
+
+@pytest.fixture
+async def ledger(db_url: str, writer: str) -> AsyncIterator[Ledger]:
+    """An open, migrated ledger on each database kind and SQLite writer."""
+    opened = await Ledger.open(db_url, writer=writer)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def broken(connection: Connection) -> None:
+    """An operation with a bug in it."""
+    raise ValueError("this operation is broken")
 
 
 async def test_concurrent_admissions_share_batches(ledger: Ledger) -> None:
@@ -58,10 +95,6 @@ async def test_a_duplicate_in_a_batch_fails_only_itself(ledger: Ledger) -> None:
 
 async def test_an_operation_that_fails_reaches_only_its_caller(ledger: Ledger) -> None:
     """An error inside one operation is raised to its caller; the batch around it is written."""
-
-    def broken(connection: Connection) -> None:
-        raise ValueError("this operation is broken")
-
     messages = [new_message(identificatie=f"ID{n}") for n in range(6)]
     outcomes = await asyncio.gather(
         *(ledger.admit(m) for m in messages[:3]),
@@ -77,9 +110,9 @@ async def test_an_operation_that_fails_reaches_only_its_caller(ledger: Ledger) -
     assert not (await ledger.admit(new_message(identificatie="AFTER"))).replay
 
 
-async def test_close_writes_what_is_queued(db_url: str) -> None:
+async def test_close_writes_what_is_queued(db_url: str, writer: str) -> None:
     """Closing the ledger waits for writes already asked for; a later open finds them."""
-    ledger = await Ledger.open(db_url)
+    ledger = await Ledger.open(db_url, writer=writer)
     messages = [new_message(identificatie=f"ID{n}") for n in range(20)]
     pending = [asyncio.ensure_future(ledger.admit(m)) for m in messages]
     await asyncio.sleep(0)  # every admission queued its write
@@ -261,9 +294,13 @@ async def test_a_routed_mark_leaves_a_message_that_moved_on(ledger: Ledger) -> N
 
 
 async def test_a_routed_mark_that_could_not_be_written_is_written_later(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The sender had its 2xx already: a mark the ledger failed to write is tried again."""
+    """The sender had its 2xx already: a mark the ledger failed to write is tried again.
+
+    (The failure is patched into this process, so an SQLite ledger writes in a thread here.)
+    """
+    ledger = await Ledger.open(db_url, writer="thread")
     monkeypatch.setattr(store, "ROUTED_RETRY", 0.05)
     failures = 0
     mark = store._mark_routed
@@ -286,7 +323,10 @@ async def test_a_routed_mark_that_could_not_be_written_is_written_later(
         stored = await ledger.get(message.traceer_id)
         return stored is not None and stored.status is Berichtstatus.WORDT_AANGEBODEN
 
-    await eventually(marked, seconds=10)
+    try:
+        await eventually(marked, seconds=10)
+    finally:
+        await ledger.close()
     assert failures == 1
 
 

@@ -1,0 +1,179 @@
+"""The SQLite ledger's writer in a process of its own: what crosses, and what it survives."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import signal
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gateway.errors import LedgerUnavailable
+from gateway.ledger import Ledger, schema
+from gateway.ledger.writer import Writer
+from gateway.ledger.writer_process import ProcessBatches
+
+
+def pid(connection: Connection) -> int:
+    """The process an operation runs in."""
+    return os.getpid()
+
+
+def note(connection: Connection, text: str = "kept") -> None:
+    connection.execute(
+        schema.status_history.insert().values(traceer_id=text, status="x", at=sa.func.now())
+    )
+
+
+class Note:
+    """An operation that records ``text`` in the status history (any table will do)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __call__(self, connection: Connection) -> None:
+        note(connection, self.text)
+
+
+class Unreachable:
+    """An operation that finds the database gone."""
+
+    def __call__(self, connection: Connection) -> None:
+        raise sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("disk I/O error"))
+
+
+class Slow:
+    """An operation that takes its time, so that a test can act while the batch runs."""
+
+    def __call__(self, connection: Connection) -> None:
+        time.sleep(2)
+
+
+@pytest.fixture
+async def url(tmp_path: Path) -> str:
+    """A migrated SQLite ledger file."""
+    ledger = await Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", writer="thread")
+    await ledger.close()
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture
+async def writer(url: str) -> AsyncIterator[tuple[Writer, ProcessBatches]]:
+    """A started process writer on that file, and the batches object that holds its child."""
+    batches = ProcessBatches(url)
+    writer = Writer(batches, batches.close, start=batches.start)
+    await writer.start()
+    try:
+        yield writer, batches
+    finally:
+        await writer.close()
+
+
+async def notes(url: str) -> list[str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = sa.select(schema.status_history.c.traceer_id).order_by(
+                schema.status_history.c.id
+            )
+            return list(connection.execute(query).scalars())
+    finally:
+        engine.dispose()
+
+
+async def test_batches_run_in_another_process(writer: tuple[Writer, ProcessBatches]) -> None:
+    """An operation runs in the child, whose id the batches object knows."""
+    run, batches = writer
+    assert await run.run(pid) == batches.pid
+    assert batches.pid != os.getpid()
+
+
+async def test_an_operation_that_cannot_cross_fails_alone(
+    writer: tuple[Writer, ProcessBatches], url: str
+) -> None:
+    """A closure cannot be pickled: its caller gets the error, its batch mates are written."""
+    run, _ = writer
+
+    def local(connection: Connection) -> None:
+        note(connection, "never")
+
+    outcomes = await asyncio.gather(
+        run.run(Note("before")), run.run(local), run.run(Note("after")), return_exceptions=True
+    )
+    assert outcomes[0] is None
+    assert outcomes[2] is None
+    assert isinstance(outcomes[1], AttributeError | TypeError | pickle.PicklingError)
+    assert await notes(url) == ["before", "after"]
+
+
+async def test_a_database_gone_fails_the_whole_batch(
+    writer: tuple[Writer, ProcessBatches], url: str
+) -> None:
+    """An unreachable database in the child fails every operation of the batch, as in a thread;
+    the writer goes on with the next batch."""
+    run, _ = writer
+    outcomes = await asyncio.gather(
+        run.run(Note("lost")), run.run(Unreachable()), return_exceptions=True
+    )
+    assert all(isinstance(o, LedgerUnavailable) for o in outcomes)
+    assert "disk I/O error" in str(outcomes[0])
+    await run.run(Note("next"))
+    assert await notes(url) == ["next"]
+
+
+async def test_a_child_killed_between_batches_is_replaced(
+    writer: tuple[Writer, ProcessBatches], url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The next batch starts a new child, says so in the log, and is written."""
+    run, batches = writer
+    first = batches.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    await asyncio.sleep(0.2)
+    await run.run(Note("again"))
+    assert batches.pid not in (None, first)
+    assert await notes(url) == ["again"]
+    assert "ended" in caplog.text
+
+
+async def test_a_child_killed_during_a_batch_fails_it(
+    writer: tuple[Writer, ProcessBatches], url: str
+) -> None:
+    """Its callers learn nothing was surely written (LedgerUnavailable); the writer goes on."""
+    run, batches = writer
+    child = batches.pid
+    assert child is not None
+    slow = asyncio.ensure_future(run.run(Slow()))
+    await asyncio.sleep(0.5)
+    os.kill(child, signal.SIGKILL)
+    with pytest.raises(LedgerUnavailable, match="ended during a batch"):
+        await slow
+    await run.run(Note("after"))
+    assert await notes(url) == ["after"]
+
+
+async def test_interrupts_do_not_stop_the_child(
+    writer: tuple[Writer, ProcessBatches], url: str
+) -> None:
+    """SIGINT and SIGTERM (a Ctrl-C, a signal to the process group) leave the child writing;
+    only the end of its input stops it, and then it exits cleanly."""
+    run, batches = writer
+    child = batches.pid
+    assert child is not None
+    os.kill(child, signal.SIGINT)
+    os.kill(child, signal.SIGTERM)
+    await asyncio.sleep(0.2)
+    await run.run(Note("still"))
+    assert batches.pid == child
+    process = batches._process
+    assert process is not None
+    await run.close()
+    assert process.returncode == 0
+    assert await notes(url) == ["still"]
