@@ -52,7 +52,8 @@ from gateway.ledger import Ledger
 from gateway.ledger import writer as writer_module
 from gateway.ledger.schema import migrate
 from gateway.ledger.store import NewMessage, sqlite_pragmas
-from gateway.ledger.writer import BATCH, Operation, Writer, sqlite_writer_engine
+from gateway.ledger.writer import BATCH, LedgerWriter, Operation, Writer, sqlite_writer_engine
+from gateway.ledger.writer_process import ProcessWriter
 from gateway.participants import Participant
 from gateway.sla.chains import Chains
 from gateway.standard.catalog import default_catalog
@@ -108,7 +109,7 @@ async def open_ledger(name: str, directory: Path, postgres_url: str | None) -> L
     if name.startswith("postgresql"):
         assert postgres_url is not None
         engine = create_async_engine(postgres_url, pool_size=10, max_overflow=10)
-        writer = Writer.on_connection(engine, batch=batch)
+        writer: LedgerWriter = Writer.on_connection(engine, batch=batch)
     else:
         path = directory / f"{name}.db"
         engine = create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 30})
@@ -116,7 +117,7 @@ async def open_ledger(name: str, directory: Path, postgres_url: str | None) -> L
         if "aiosqlite" in name:
             writer = Writer.on_connection(engine, batch=batch)
         elif name == "sqlite-process":
-            writer = Writer.in_process(f"sqlite:///{path}", batch=batch)
+            writer = ProcessWriter(f"sqlite:///{path}")
         else:
             writer = Writer.in_thread(
                 sqlite_writer_engine(f"sqlite:///{path}", sqlite_pragmas), batch=batch

@@ -32,7 +32,14 @@ from gateway.config import sqlalchemy_url
 from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
 from gateway.ledger import obligations
 from gateway.ledger.schema import messages, migrate, payloads, status_history
-from gateway.ledger.writer import Writer, insert_later, later, sqlite_writer_engine
+from gateway.ledger.writer import (
+    LedgerWriter,
+    Writer,
+    insert_later,
+    later,
+    sqlite_writer_engine,
+)
+from gateway.ledger.writer_process import ProcessWriter
 from gateway.vsp import Berichtstatus
 
 log = logging.getLogger(__name__)
@@ -186,7 +193,7 @@ def _utcnow() -> dt.datetime:
 class Ledger:
     """The ledger on SQLite or PostgreSQL; every public method translates database errors."""
 
-    def __init__(self, engine: AsyncEngine, writer: Writer, now: Now = _utcnow) -> None:
+    def __init__(self, engine: AsyncEngine, writer: LedgerWriter, now: Now = _utcnow) -> None:
         self._engine = engine
         self._writer = writer
         self._now = now
@@ -211,8 +218,8 @@ class Ledger:
             sa.event.listen(engine.sync_engine, "connect", sqlite_pragmas)
             if path and path != ":memory:":
                 sync_url = "sqlite:///" + path
-                batches = (
-                    Writer.in_process(sync_url)
+                batches: LedgerWriter = (
+                    ProcessWriter(sync_url)
                     if writer == "process"
                     else Writer.in_thread(sqlite_writer_engine(sync_url, sqlite_pragmas))
                 )
@@ -242,7 +249,7 @@ class Ledger:
         await self._engine.dispose()
 
     @property
-    def writer(self) -> Writer:
+    def writer(self) -> LedgerWriter:
         """Where every change goes: one batch, one transaction, one commit at a time."""
         return self._writer
 

@@ -30,9 +30,9 @@ import concurrent.futures
 import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
@@ -42,9 +42,6 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 from gateway.errors import LedgerUnavailable
-
-if TYPE_CHECKING:
-    from gateway.ledger.writer_process import ProcessBatches
 
 log = logging.getLogger(__name__)
 
@@ -265,21 +262,35 @@ class _Batches(Protocol):
     async def __call__(self, operations: Sequence[Operation[Any]]) -> list[_Outcome]: ...
 
 
+class LedgerWriter(Protocol):
+    """What the ledger writes through: this module's ``Writer``, or the writer process's
+    (gateway.ledger.writer_process)."""
+
+    batches: int
+    operations: int
+
+    @property
+    def pid(self) -> int | None:
+        """The id of the process that writes, when that is not this one."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def run(self, operation: Operation[T]) -> T: ...
+
+    def submit(self, operation: Operation[T]) -> asyncio.Future[T]: ...
+
+    async def close(self) -> None: ...
+
+
 class Writer:
     """Queue of write operations and the task that writes them, a batch per transaction."""
 
     def __init__(
-        self,
-        write: _Batches,
-        close: Callable[[], Awaitable[None] | None] = lambda: None,
-        *,
-        start: Callable[[], Awaitable[None]] | None = None,
-        batch: int = BATCH,
+        self, write: _Batches, close: Callable[[], None] = lambda: None, *, batch: int = BATCH
     ) -> None:
         self._write = write
         self._close = close
-        self._start = start
-        self._process: ProcessBatches | None = None
         self._batch = batch
         self._queue: asyncio.Queue[tuple[Operation[Any], asyncio.Future[Any]] | None] = (
             asyncio.Queue()
@@ -317,26 +328,13 @@ class Writer:
 
         return cls(write, batch=batch)
 
-    @classmethod
-    def in_process(cls, url: str, *, batch: int = BATCH) -> Writer:
-        """For an SQLite file: each batch in a process of its own (gateway.ledger.writer_process),
-        on the sync driver, beside the event loop instead of under its interpreter lock."""
-        from gateway.ledger.writer_process import ProcessBatches
-
-        batches = ProcessBatches(url)
-        writer = cls(batches, batches.close, start=batches.start, batch=batch)
-        writer._process = batches
-        return writer
-
     @property
     def pid(self) -> int | None:
-        """The id of the process that writes the batches, when that is not this one."""
-        return self._process.pid if self._process is not None else None
+        """The batches are written in this process."""
+        return None
 
     async def start(self) -> None:
-        """Get ready to write (a writer process starts here); nothing for the others."""
-        if self._start is not None:
-            await self._start()
+        """Nothing to start: the task that writes starts with the first write."""
 
     async def run(self, operation: Operation[T]) -> T:
         """Write ``operation`` with the next batch; its result once that batch is committed."""
@@ -358,9 +356,7 @@ class Writer:
             self._queue.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        closed = self._close()
-        if closed is not None:
-            await closed
+        self._close()
 
     async def _serve(self) -> None:
         stopping = False

@@ -2,24 +2,31 @@
 
 Why: in a thread of the gateway, the writer's Python (SQLAlchemy, the obligations) holds the
 interpreter lock the event loop needs, and every statement hands that lock back and forth: under
-load the loop got about two thirds of a core instead of nine tenths (docs/performance.md). In a
-process of its own the batch runs beside the loop, on the other core; the loop only pickles the
-batch's operations (gateway.ledger.store's operation values) and reads back their outcomes.
+load the loop got about two thirds of a core while the writer thread wrote (docs/performance.md).
+In a process of its own the batches run beside the loop, on the other core; the loop only
+pickles the operations (gateway.ledger.store's operation values) and reads back their outcomes.
 
-Over the child's standard input and output, one batch at a time (the Writer waits for a batch's
-outcomes before it sends the next)::
+Group commit happens in the child: the parent sends what was submitted in one turn of its event
+loop as one frame (one pickle, one write: pickling fifty operations together costs a third of
+pickling them one by one); the child takes every frame that has arrived (up to ``BATCH``
+operations), writes them in one transaction (``transact``: a failing operation in a SAVEPOINT of
+its own), answers for the batch, and takes what arrived meanwhile. So the child never waits on
+the parent between batches, and a batch is as large as the load makes it.
 
-    parent -> child   >I operations, then per operation: >QI pickle size and buffer count,
-                      the pickle, each buffer as >Q size + bytes (a large payload, not copied
-                      into the pickle)
-    child -> parent   >Q size, pickle of ("ready",) once, then per batch ("done", [outcome])
-                      or ("failed", "database" | "bug", text)
+Over the child's standard input and output, operations numbered from 1 in the order sent::
 
-An operation that cannot be pickled fails alone, in its caller. The child ignores SIGINT and
-SIGTERM: it stops when its input ends, after the batch in hand, so a Ctrl-C to the terminal or a
-signal to the process group never cuts a transaction that the gateway still waits for. A child
-that dies fails the batch it had (``ConnectionError``, LedgerUnavailable for the callers) and is
-started again for the next.
+    parent -> child   per frame: >QQII (its first operation's number, pickle size, operations,
+                      buffers), the pickle of the operations, each buffer as >Q size + bytes
+                      (a large payload, not copied into the pickle)
+    child -> parent   >Q size + a pickle: ("ready",) once, then per batch
+                      ("done", first number, count, {index: outcome} for those not None)
+                      or ("failed", first number, count, "database" | "bug", text)
+
+An operation that cannot be pickled fails at once, in its caller. The child ignores SIGINT and
+SIGTERM: it stops when its input ends, after what it has been given, so a Ctrl-C to the terminal
+or a signal to the process group never cuts a transaction the gateway still waits for. A child
+that dies fails what it had not answered (``LedgerUnavailable``: nothing of it is known to be
+written) and is started again for the next write.
 """
 
 from __future__ import annotations
@@ -29,34 +36,51 @@ import contextlib
 import logging
 import os
 import pickle
+import select
 import signal
 import struct
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from gateway.ledger.writer import Operation, _Outcome, sqlite_writer_engine, transact
+from gateway.errors import LedgerUnavailable
+from gateway.ledger.writer import BATCH, Operation, _Outcome, sqlite_writer_engine, transact
 
 log = logging.getLogger(__name__)
 
-_COUNT = struct.Struct(">I")
-_OPERATION = struct.Struct(">QI")
+T = TypeVar("T")
+
+_FRAME = struct.Struct(">QQII")
 _SIZE = struct.Struct(">Q")
 
 # The child's start (Python, SQLAlchemy, the ledger's modules) takes about half a second.
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
+_READ = 1024 * 1024
 
 
-class ProcessBatches:
-    """The parent's side: writes each batch through a child process (``python -m`` this module)."""
+class ProcessWriter:
+    """The parent's side: operations to the child a frame per turn of the event loop, outcomes
+    back per batch.
+
+    Has what the ledger needs of a writer (gateway.ledger.writer.LedgerWriter).
+    """
 
     def __init__(self, url: str) -> None:
         self._url = url
         self._process: asyncio.subprocess.Process | None = None
+        self._reading: asyncio.Task[None] | None = None
+        self._starting: asyncio.Task[None] | None = None
+        self._next = 1  # the number of the next operation sent
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        # Submitted in this turn of the loop (or while the child starts), sent together.
+        self._queued: list[tuple[Operation[Any], asyncio.Future[Any]]] = []
+        self._closing = False
+        self.batches = 0
+        self.operations = 0
 
     @property
     def pid(self) -> int | None:
@@ -65,13 +89,13 @@ class ProcessBatches:
         return process.pid if process is not None and process.returncode is None else None
 
     async def start(self) -> None:
-        """Start the child and wait until it has opened the database."""
-        if self._process is not None and self._process.returncode is None:
-            return
+        """Start the child and wait until it has opened the database (``ConnectionError`` if it
+        does not: the ledger's open turns that into LedgerUnavailable)."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            __name__,
+            "-c",
+            # Not ``-m``: the package imports this module, which would then run twice over.
+            f"from {__name__} import main; main()",
             self._url,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -86,68 +110,171 @@ class ProcessBatches:
             await _end(process)
             raise ConnectionError(f"the ledger writer process did not start: {reply!r}")
         self._process = process
+        self._reading = asyncio.create_task(self._read(process), name="ledger-writer-outcomes")
+        self._flush()
 
-    async def __call__(self, operations: Sequence[Operation[Any]]) -> list[_Outcome]:
-        if self._process is None or self._process.returncode is not None:
-            if self._process is not None:
-                log.warning(
-                    "the ledger writer process ended (%s); starting another",
-                    self._process.returncode,
-                )
-            await self.start()
+    async def run(self, operation: Operation[T]) -> T:
+        """Write ``operation`` with the child's next batch; its result once that is committed."""
+        return await self.submit(operation)
+
+    def submit(self, operation: Operation[T]) -> asyncio.Future[T]:
+        """Hand ``operation`` to the child; the future is done once its batch is."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if self._closing:
+            future.set_exception(LedgerUnavailable("the ledger writer is closed"))
+            return future
+        if not self._queued:
+            loop.call_soon(self._flush)
+        self._queued.append((operation, future))
+        return future
+
+    async def close(self) -> None:
+        """Wait for what was handed over, then end the child's input: it exits."""
+        self._closing = True
+        if self._starting is not None:
+            with contextlib.suppress(Exception):
+                await self._starting
+        pending = [future for _, future in self._queued] + list(self._waiting.values())
+        if pending and self.pid is not None:
+            await asyncio.wait(pending)
+        process = self._process
+        if process is not None:
+            await _end(process)
+        if self._reading is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reading
+        self._fail_all(LedgerUnavailable("the ledger writer is closed"))
+
+    def _flush(self) -> None:
+        """Send what was submitted since the last frame, as one frame."""
+        if not self._queued:
+            return
+        if self.pid is None:
+            self._restart()  # sent once the child is there
+            return
+        queued, self._queued = self._queued, []
+        try:
+            parts = _encode([operation for operation, _ in queued], self._next)
+        except Exception:
+            queued = _picklable(queued)  # each that cannot be pickled fails alone
+            if not queued:
+                return
+            parts = _encode([operation for operation, _ in queued], self._next)
+        for _, future in queued:
+            self._waiting[self._next] = future
+            self._next += 1
+        self.operations += len(queued)
         process = self._process
         assert process is not None
         assert process.stdin is not None
-        parts, unpicklable = _encode(operations)
         try:
             for part in parts:
                 process.stdin.write(part)
-            await process.stdin.drain()
-            reply = await _receive(process)
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            await _end(process)
-            raise ConnectionError(
-                f"the ledger writer process ended during a batch ({process.returncode})"
-            ) from exc
-        match reply:
-            case ("done", list() as outcomes):
-                for index, error in unpicklable.items():
-                    outcomes.insert(index, _Outcome(error=error))
-                return outcomes
-            case ("failed", "database", str() as text):
-                raise ConnectionError(text)
-            case ("failed", _, str() as text):
-                raise RuntimeError(f"the ledger writer process failed a batch:\n{text}")
-        raise RuntimeError(f"the ledger writer process answered {reply!r}")
+        except (ConnectionError, RuntimeError) as exc:  # the pipe is gone: the reader sees it
+            log.warning("could not hand %d writes to the ledger writer: %r", len(queued), exc)
 
-    async def close(self) -> None:
-        """End the input: the child finishes, lets go of the database and exits."""
+    def _restart(self) -> None:
+        if self._starting is not None and not self._starting.done():
+            return
         if self._process is not None:
-            await _end(self._process)
-            self._process = None
+            log.warning(
+                "the ledger writer process ended (%s); starting another",
+                self._process.returncode,
+            )
+        self._starting = asyncio.create_task(self._start_again(), name="ledger-writer-start")
 
-
-def _encode(operations: Sequence[Operation[Any]]) -> tuple[list[Any], dict[int, Exception]]:
-    """The batch as the parts to write, and the operations that could not be pickled."""
-    parts: list[Any] = []
-    small: list[bytes] = []  # joined into one write; a large buffer goes from its own memory
-    unpicklable: dict[int, Exception] = {}
-    for index, operation in enumerate(operations):
-        buffers: list[pickle.PickleBuffer] = []
+    async def _start_again(self) -> None:
         try:
-            data = pickle.dumps(operation, protocol=5, buffer_callback=buffers.append)
+            await self.start()
+        except ConnectionError as exc:
+            queued, self._queued = self._queued, []
+            for _, future in queued:
+                if not future.done():
+                    future.set_exception(LedgerUnavailable(f"ledger write: {exc}"))
+
+    async def _read(self, process: asyncio.subprocess.Process) -> None:
+        """Settle each batch's outcomes as the child answers; fail the rest if it ends."""
+        try:
+            while True:
+                reply = await _receive(process)
+                match reply:
+                    case ("done", int() as first, int() as count, dict() as notable):
+                        self.batches += 1
+                        for index in range(count):
+                            self._settle(first + index, notable.get(index, _DONE))
+                    case ("failed", int() as first, int() as count, kind, str() as text):
+                        self.batches += 1
+                        if kind != "database":
+                            log.error("the ledger writer process failed a batch:\n%s", text)
+                        failure = _Outcome(
+                            error=LedgerUnavailable(
+                                text if kind == "database" else f"ledger writer failed: {text}"
+                            )
+                        )
+                        for number in range(first, first + count):
+                            self._settle(number, failure)
+                    case _:
+                        log.error("the ledger writer process answered %r", reply)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        await process.wait()
+        if process is self._process:
+            self._fail_all(
+                LedgerUnavailable(
+                    f"the ledger writer process ended ({process.returncode}) before it "
+                    "answered; nothing of these writes is known to be stored"
+                )
+            )
+
+    def _settle(self, number: int, outcome: _Outcome) -> None:
+        future = self._waiting.pop(number, None)
+        if future is None or future.done():  # its caller gave up; it is written all the same
+            return
+        if outcome.error is not None:
+            future.set_exception(outcome.error)
+        else:
+            future.set_result(outcome.value)
+
+    def _fail_all(self, failure: LedgerUnavailable) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(failure)
+
+
+_DONE = _Outcome()
+
+
+def _picklable(
+    queued: list[tuple[Operation[Any], asyncio.Future[Any]]],
+) -> list[tuple[Operation[Any], asyncio.Future[Any]]]:
+    """Those of ``queued`` that pickle; the others fail in their callers."""
+    kept = []
+    for operation, future in queued:
+        try:
+            pickle.dumps(operation, protocol=5, buffer_callback=lambda _: None)
         except Exception as exc:
-            unpicklable[index] = exc
-            continue
-        small += [_OPERATION.pack(len(data), len(buffers)), data]
-        for buffer in buffers:
-            raw = buffer.raw()
-            small.append(_SIZE.pack(raw.nbytes))
-            parts += [b"".join(small), raw]
-            small = []
-    parts.append(b"".join(small))
-    parts[0] = _COUNT.pack(len(operations) - len(unpicklable)) + parts[0]
-    return parts, unpicklable
+            future.set_exception(exc)
+        else:
+            kept.append((operation, future))
+    return kept
+
+
+def _encode(operations: list[Operation[Any]], first: int) -> list[Any]:
+    """A frame of operations, as the parts to write: small ones joined, a large buffer alone."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(operations, protocol=5, buffer_callback=buffers.append)
+    parts: list[Any] = []
+    small = [_FRAME.pack(first, len(data), len(operations), len(buffers)), data]
+    for buffer in buffers:
+        raw = buffer.raw()
+        small.append(_SIZE.pack(raw.nbytes))
+        parts += [b"".join(small), raw]
+        small = []
+    if small:
+        parts.append(b"".join(small))
+    return parts
 
 
 async def _receive(process: asyncio.subprocess.Process) -> Any:
@@ -172,6 +299,56 @@ async def _end(process: asyncio.subprocess.Process) -> None:
 # -- the child ---------------------------------------------------------------------------------
 
 
+class _Input:
+    """The frames on standard input: the next one, waiting for it or only if it is there."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = bytearray()
+        self.ended = False
+
+    def next(self, *, wait: bool) -> tuple[int, list[Operation[Any]]] | None:
+        """The next frame's first number and operations; None at the end of input, or when
+        ``wait`` is false and no whole frame has arrived."""
+        while True:
+            parsed = self._parse()
+            if parsed is not None:
+                return parsed
+            if self.ended or not self._fill(wait=wait):
+                return None
+
+    def _fill(self, *, wait: bool) -> bool:
+        if not wait and not select.select([self._fd], [], [], 0)[0]:
+            return False
+        data = os.read(self._fd, _READ)
+        if not data:
+            self.ended = True
+            return False
+        self._buffer += data
+        return True
+
+    def _parse(self) -> tuple[int, list[Operation[Any]]] | None:
+        buffer = self._buffer
+        if len(buffer) < _FRAME.size:
+            return None
+        first, size, _, count = _FRAME.unpack_from(buffer)
+        position = _FRAME.size + size
+        spans = []
+        for _ in range(count):
+            if len(buffer) < position + _SIZE.size:
+                return None
+            length = _SIZE.unpack_from(buffer, position)[0]
+            position += _SIZE.size
+            spans.append((position, position + length))
+            position += length
+        if len(buffer) < position:
+            return None
+        data = bytes(buffer[_FRAME.size : _FRAME.size + size])
+        buffers = [bytes(buffer[start:stop]) for start, stop in spans]
+        del buffer[:position]
+        return first, pickle.loads(data, buffers=buffers)  # noqa: S301 - from our parent
+
+
 def _portable(outcome: _Outcome) -> _Outcome:
     """An outcome as it can travel: a duplicate's IntegrityError without the batch's rows."""
     error = outcome.error
@@ -183,56 +360,24 @@ def _portable(outcome: _Outcome) -> _Outcome:
     try:
         pickle.dumps(error)
     except Exception:
-        return _Outcome(error=RuntimeError(repr(error)))
+        return _Outcome(error=RuntimeError(repr(error)))  # its caller gets its text
     return outcome
-
-
-def _read(source: IO[bytes], size: int) -> bytes | None:
-    data = source.read(size)
-    if len(data) < size:
-        return None
-    return data
 
 
 def _send(sink: IO[bytes], value: object) -> None:
     data = pickle.dumps(value, protocol=5)
-    sink.write(_SIZE.pack(len(data)))
-    sink.write(data)
+    sink.write(_SIZE.pack(len(data)) + data)
     sink.flush()
 
 
-def _batch(source: IO[bytes]) -> list[Operation[Any]] | None:
-    head = _read(source, _COUNT.size)
-    if head is None:
-        return None
-    operations = []
-    for _ in range(_COUNT.unpack(head)[0]):
-        sizes = _read(source, _OPERATION.size)
-        if sizes is None:
-            return None
-        size, count = _OPERATION.unpack(sizes)
-        data = _read(source, size)
-        buffers = []
-        for _ in range(count):
-            raw = _read(source, _SIZE.size)
-            buffer = _read(source, _SIZE.unpack(raw)[0]) if raw is not None else None
-            if buffer is None:
-                return None
-            buffers.append(buffer)
-        if data is None:
-            return None
-        operations.append(pickle.loads(data, buffers=buffers))  # noqa: S301 - from our parent
-    return operations
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m gateway.ledger.writer_process SQLITE_URL``: batches in, outcomes out."""
+    """The child: ``main()`` with the SQLite URL as its argument; operations in, outcomes out."""
     from gateway.ledger.store import sqlite_pragmas
 
     url = (argv or sys.argv)[1]
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    source, sink = _Input(sys.stdin.fileno()), sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but frames on the parent's pipe
     logging.basicConfig(
         stream=sys.stderr,
@@ -242,15 +387,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine = sqlite_writer_engine(url, sqlite_pragmas)
     try:
         _send(sink, ("ready",))
-        while (operations := _batch(source)) is not None:
+        while (frame := source.next(wait=True)) is not None:
+            first, batch = frame
+            # Frames come in the order their operations were numbered: a batch is a range.
+            while len(batch) < BATCH and (more := source.next(wait=False)) is not None:
+                batch += more[1]
             try:
                 with engine.connect() as connection:
-                    outcomes = transact(connection, operations)
-                reply: tuple[Any, ...] = ("done", [_portable(o) for o in outcomes])
+                    outcomes = transact(connection, batch)
+                notable = {
+                    index: _portable(outcome)
+                    for index, outcome in enumerate(outcomes)
+                    if outcome.error is not None or outcome.value is not None
+                }
+                reply: tuple[Any, ...] = ("done", first, len(batch), notable)
             except (DBAPIError, OSError) as exc:
-                reply = ("failed", "database", f"ledger write failed: {exc}")
+                reply = ("failed", first, len(batch), "database", f"ledger write failed: {exc}")
             except Exception:
-                reply = ("failed", "bug", traceback.format_exc())
+                # Reported to the gateway, which logs it and fails the batch's writes.
+                reply = ("failed", first, len(batch), "bug", traceback.format_exc())
             _send(sink, reply)
     except BrokenPipeError:
         pass  # the gateway is gone; nothing to tell
