@@ -592,11 +592,15 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     memory = results.get("gateway 25 MB 323 memory")
     if memory:
         accepted = memory["ok"] == 1
+        # The gateway's ledger writer process holds the message too: its peak counts with it.
+        writer = sum(memory.get("writer_process_peak_over_size", []))
+        total = memory["peak_over_size"] + writer
         found.append(
             (
                 "25 MB accepted, peak memory < 4x its size",
-                f"accepted {accepted}, {memory['peak_over_size']:.1f}x",
-                accepted and memory["peak_over_size"] < 4,
+                f"accepted {accepted}, {total:.1f}x "
+                f"(gateway {memory['peak_over_size']:.1f}x, its ledger writer {writer:.1f}x)",
+                accepted and total < 4,
             )
         )
     trip = results.get("round trip 305 -> 306")
