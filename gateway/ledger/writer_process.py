@@ -42,7 +42,7 @@ import struct
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -64,15 +64,14 @@ _READ = 1024 * 1024
 
 class ProcessWriter:
     """The parent's side: operations to the child a frame per turn of the event loop, outcomes
-    back per batch.
+    settled as the child's answers arrive.
 
     Has what the ledger needs of a writer (gateway.ledger.writer.LedgerWriter).
     """
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._process: asyncio.subprocess.Process | None = None
-        self._reading: asyncio.Task[None] | None = None
+        self._child: _Child | None = None
         self._starting: asyncio.Task[None] | None = None
         self._next = 1  # the number of the next operation sent
         self._waiting: dict[int, asyncio.Future[Any]] = {}
@@ -85,13 +84,15 @@ class ProcessWriter:
     @property
     def pid(self) -> int | None:
         """The child's process id, while it runs."""
-        process = self._process
-        return process.pid if process is not None and process.returncode is None else None
+        child = self._child
+        return child.pid if child is not None and child.running else None
 
     async def start(self) -> None:
         """Start the child and wait until it has opened the database (``ConnectionError`` if it
         does not: the ledger's open turns that into LedgerUnavailable)."""
-        process = await asyncio.create_subprocess_exec(
+        loop = asyncio.get_running_loop()
+        _, child = await loop.subprocess_exec(
+            lambda: _Child(self),
             sys.executable,
             "-c",
             # Not ``-m``: the package imports this module, which would then run twice over.
@@ -99,18 +100,15 @@ class ProcessWriter:
             self._url,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            stderr=None,
         )
         try:
             async with asyncio.timeout(START_TIMEOUT):
-                reply = await _receive(process)
-        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
-            await _end(process)
+                await asyncio.shield(child.ready)
+        except (TimeoutError, ConnectionError) as exc:
+            await child.end()
             raise ConnectionError(f"the ledger writer process did not start: {exc!r}") from exc
-        if reply != ("ready",):
-            await _end(process)
-            raise ConnectionError(f"the ledger writer process did not start: {reply!r}")
-        self._process = process
-        self._reading = asyncio.create_task(self._read(process), name="ledger-writer-outcomes")
+        self._child = child
         self._flush()
 
     async def run(self, operation: Operation[T]) -> T:
@@ -138,19 +136,16 @@ class ProcessWriter:
         pending = [future for _, future in self._queued] + list(self._waiting.values())
         if pending and self.pid is not None:
             await asyncio.wait(pending)
-        process = self._process
-        if process is not None:
-            await _end(process)
-        if self._reading is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reading
+        if self._child is not None:
+            await self._child.end()
         self._fail_all(LedgerUnavailable("the ledger writer is closed"))
 
     def _flush(self) -> None:
         """Send what was submitted since the last frame, as one frame."""
         if not self._queued:
             return
-        if self.pid is None:
+        child = self._child
+        if child is None or not child.running:
             self._restart()  # sent once the child is there
             return
         queued, self._queued = self._queued, []
@@ -165,22 +160,14 @@ class ProcessWriter:
             self._waiting[self._next] = future
             self._next += 1
         self.operations += len(queued)
-        process = self._process
-        assert process is not None
-        assert process.stdin is not None
-        try:
-            for part in parts:
-                process.stdin.write(part)
-        except (ConnectionError, RuntimeError) as exc:  # the pipe is gone: the reader sees it
-            log.warning("could not hand %d writes to the ledger writer: %r", len(queued), exc)
+        child.send(parts)
 
     def _restart(self) -> None:
         if self._starting is not None and not self._starting.done():
             return
-        if self._process is not None:
+        if self._child is not None:
             log.warning(
-                "the ledger writer process ended (%s); starting another",
-                self._process.returncode,
+                "the ledger writer process ended (%s); starting another", self._child.returncode
             )
         self._starting = asyncio.create_task(self._start_again(), name="ledger-writer-start")
 
@@ -193,36 +180,33 @@ class ProcessWriter:
                 if not future.done():
                     future.set_exception(LedgerUnavailable(f"ledger write: {exc}"))
 
-    async def _read(self, process: asyncio.subprocess.Process) -> None:
-        """Settle each batch's outcomes as the child answers; fail the rest if it ends."""
-        try:
-            while True:
-                reply = await _receive(process)
-                match reply:
-                    case ("done", int() as first, int() as count, dict() as notable):
-                        self.batches += 1
-                        for index in range(count):
-                            self._settle(first + index, notable.get(index, _DONE))
-                    case ("failed", int() as first, int() as count, kind, str() as text):
-                        self.batches += 1
-                        if kind != "database":
-                            log.error("the ledger writer process failed a batch:\n%s", text)
-                        failure = _Outcome(
-                            error=LedgerUnavailable(
-                                text if kind == "database" else f"ledger writer failed: {text}"
-                            )
-                        )
-                        for number in range(first, first + count):
-                            self._settle(number, failure)
-                    case _:
-                        log.error("the ledger writer process answered %r", reply)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        await process.wait()
-        if process is self._process:
+    def _answered(self, reply: Any) -> None:
+        """One of the child's answers: settle its batch's writes."""
+        match reply:
+            case ("done", int() as first, int() as count, dict() as notable):
+                self.batches += 1
+                for index in range(count):
+                    self._settle(first + index, notable.get(index, _DONE))
+            case ("failed", int() as first, int() as count, kind, str() as text):
+                self.batches += 1
+                if kind != "database":
+                    log.error("the ledger writer process failed a batch:\n%s", text)
+                failure = _Outcome(
+                    error=LedgerUnavailable(
+                        text if kind == "database" else f"ledger writer failed: {text}"
+                    )
+                )
+                for number in range(first, first + count):
+                    self._settle(number, failure)
+            case _:
+                log.error("the ledger writer process answered %r", reply)
+
+    def _ended(self, child: _Child) -> None:
+        """The child is gone and its output read to the end: what it did not answer failed."""
+        if child is self._child:
             self._fail_all(
                 LedgerUnavailable(
-                    f"the ledger writer process ended ({process.returncode}) before it "
+                    f"the ledger writer process ended ({child.returncode}) before it "
                     "answered; nothing of these writes is known to be stored"
                 )
             )
@@ -241,6 +225,92 @@ class ProcessWriter:
         for future in waiting.values():
             if not future.done():
                 future.set_exception(failure)
+
+
+class _Child(asyncio.SubprocessProtocol):
+    """The child's pipes: frames written to its input, answers read from its output and handed
+    to the writer as they arrive (no task in between: one turn of the loop less per batch)."""
+
+    def __init__(self, writer: ProcessWriter) -> None:
+        loop = asyncio.get_running_loop()
+        self._writer = writer
+        self._buffer = bytearray()
+        self._transport: asyncio.SubprocessTransport | None = None
+        self.ready: asyncio.Future[None] = loop.create_future()
+        self.finished: asyncio.Future[None] = loop.create_future()
+
+    @property
+    def pid(self) -> int | None:
+        return self._transport.get_pid() if self._transport is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._transport.get_returncode() if self._transport is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._transport is not None and self.returncode is None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.SubprocessTransport, transport)
+
+    def send(self, parts: list[Any]) -> None:
+        assert self._transport is not None
+        stdin = cast(asyncio.WriteTransport, self._transport.get_pipe_transport(0))
+        if stdin.is_closing():  # gone: its end fails what is waiting
+            return
+        for part in parts:
+            stdin.write(part)
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd != 1:
+            return
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while len(buffer) - start >= _SIZE.size:
+            size = _SIZE.unpack_from(buffer, start)[0]
+            stop = start + _SIZE.size + size
+            if len(buffer) < stop:
+                break
+            reply = pickle.loads(buffer[start + _SIZE.size : stop])  # noqa: S301 - our child
+            start = stop
+            if not self.ready.done():
+                if reply == ("ready",):
+                    self.ready.set_result(None)
+                else:
+                    self.ready.set_exception(ConnectionError(f"it said {reply!r}"))
+            else:
+                self._writer._answered(reply)
+        del buffer[:start]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # The process has exited and both pipes are closed: every answer has been read.
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(f"it exited ({self.returncode})"))
+        if not self.finished.done():
+            self.finished.set_result(None)
+        if self._transport is not None:
+            self._transport.close()
+        self._writer._ended(self)
+
+    async def end(self) -> None:
+        """Close its input and wait for it to exit; kill it if it does not in time."""
+        transport = self._transport
+        if transport is None:
+            return
+        stdin = transport.get_pipe_transport(0)
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await asyncio.shield(self.finished)
+        except TimeoutError:
+            log.warning("the ledger writer process did not stop in %g s; killing it", STOP_TIMEOUT)
+            with contextlib.suppress(ProcessLookupError):
+                transport.kill()
+            await self.finished
+        transport.close()
 
 
 _DONE = _Outcome()
@@ -275,25 +345,6 @@ def _encode(operations: list[Operation[Any]], first: int) -> list[Any]:
     if small:
         parts.append(b"".join(small))
     return parts
-
-
-async def _receive(process: asyncio.subprocess.Process) -> Any:
-    assert process.stdout is not None
-    size = _SIZE.unpack(await process.stdout.readexactly(_SIZE.size))[0]
-    return pickle.loads(await process.stdout.readexactly(size))  # noqa: S301 - our own child
-
-
-async def _end(process: asyncio.subprocess.Process) -> None:
-    if process.stdin is not None and not process.stdin.is_closing():
-        process.stdin.close()
-    try:
-        async with asyncio.timeout(STOP_TIMEOUT):
-            await process.wait()
-    except TimeoutError:
-        log.warning("the ledger writer process did not stop in %g s; killing it", STOP_TIMEOUT)
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
 
 
 # -- the child ---------------------------------------------------------------------------------

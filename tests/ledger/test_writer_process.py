@@ -154,16 +154,15 @@ async def test_a_child_killed_during_a_batch_fails_it(writer: ProcessWriter, url
 async def test_interrupts_do_not_stop_the_child(writer: ProcessWriter, url: str) -> None:
     """SIGINT and SIGTERM (a Ctrl-C, a signal to the process group) leave the child writing;
     only the end of its input stops it, and then it exits cleanly."""
-    run = batches = writer
-    child = batches.pid
-    assert child is not None
-    os.kill(child, signal.SIGINT)
-    os.kill(child, signal.SIGTERM)
+    pid = writer.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGINT)
+    os.kill(pid, signal.SIGTERM)
     await asyncio.sleep(0.2)
-    await run.run(Note("still"))
-    assert batches.pid == child
-    process = batches._process
-    assert process is not None
-    await run.close()
-    assert process.returncode == 0
+    await writer.run(Note("still"))
+    assert writer.pid == pid
+    child = writer._child
+    assert child is not None
+    await writer.close()
+    assert child.returncode == 0
     assert await notes(url) == ["still"]
