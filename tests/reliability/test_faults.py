@@ -9,6 +9,8 @@ accepted = delivered, lost = 0, and nothing the gateway answered 2xx to is missi
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -257,6 +259,41 @@ async def test_sigkill_mid_load_loses_no_accepted_message(
     await fault_under_load(load, gateway_process, certs_dir, wmo305_example, crash)
 
     assert load.dropped, "the kill should have dropped connections in flight"
+    delivered = await drain(amqp_url, AMSTERDAM, len(load.accepted))
+    check_nothing_lost(load, delivered)
+
+
+def writer_processes(gateway: GatewayProcess) -> list[int]:
+    """The gateway's children: its SQLite ledger's writer process."""
+    return [
+        int(child)
+        for task in Path(f"/proc/{gateway.pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
+async def test_ledger_writer_process_killed_mid_load_loses_no_accepted_message(
+    gateway_process: GatewayProcess, amqp_url: str, certs_dir: Path, wmo305_example: bytes
+) -> None:
+    """The SQLite ledger's writer process SIGKILLed under load: what it had not answered is
+    refused (503, or written after all and then a replay on the vendor's retry), a new writer
+    process takes over without a restart of the gateway, and every 2xx is delivered."""
+    await gateway_process.start()
+    [first] = writer_processes(gateway_process)
+    gateway = gateway_process.pid
+    load = Load()
+
+    async def kill_the_writer() -> None:
+        os.kill(first, signal.SIGKILL)
+        await asyncio.sleep(0.5)
+
+    await fault_under_load(load, gateway_process, certs_dir, wmo305_example, kill_the_writer)
+
+    assert load.statuses.get(503), load.statuses  # the kill met writes in flight
+    assert gateway_process.pid == gateway
+    [second] = writer_processes(gateway_process)
+    assert second != first
+    assert "the ledger writer process ended" in gateway_process.log()
     delivered = await drain(amqp_url, AMSTERDAM, len(load.accepted))
     check_nothing_lost(load, delivered)
 
