@@ -24,6 +24,20 @@ from gateway.standard.xmlsafe import parse_xml
 from tests.fixtures.gateway import RunningGateway
 
 
+def run_bench(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m bench.MODULE ARGS`` from the project's root; fails the test if it fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
 def _validate(payload: bytes) -> str:
     catalog = default_catalog()
     doc = parse_xml(payload)
@@ -147,15 +161,7 @@ def test_two_gateway_processes_run_side_by_side_correctly(tmp_path: Path) -> Non
     """``bench.run --quick --only two``: two gateways on one PostgreSQL ledger, loaded at once,
     deliver every accepted upload once and accept one Identificatie sent to both exactly once."""
     out = tmp_path / "two.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick", "--only", "two", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_bench("run", "--quick", "--only", "two", "--out", str(out))
     correct = json.loads(out.read_text())["results"]["two gateways correct"]
     assert correct["accepted"] == correct["in inbox"] == correct["distinct in inbox"] > 0
     assert correct["duplicates answers"] == {"204": 1, "409": 49}
@@ -163,25 +169,7 @@ def test_two_gateway_processes_run_side_by_side_correctly(tmp_path: Path) -> Non
 
 def test_publish_cost_runs_both_ways_and_removes_its_vhost() -> None:
     """``bench.publish_cost`` publishes a few messages both ways and deletes its vhost after."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.publish_cost",
-            "--count",
-            "20",
-            "--rounds",
-            "1",
-            "--in-flight",
-            "5",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_bench("publish_cost", "--count", "20", "--rounds", "1", "--in-flight", "5")
     assert "Broker.publish" in done.stdout
     assert "aio-pika Exchange.publish" in done.stdout
     vhosts = subprocess.run(
@@ -195,15 +183,7 @@ def test_publish_cost_runs_both_ways_and_removes_its_vhost() -> None:
 def test_cpu_split_names_the_gateway_its_writer_and_the_load() -> None:
     """``bench.cpu_split`` loads a gateway briefly and reports the CPU of the gateway, its ledger
     writer process, the load generator and the machine's idle time (nothing about speed)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.cpu_split", "--seconds", "2", "--concurrency", "4"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_bench("cpu_split", "--seconds", "2", "--concurrency", "4")
     lines = done.stdout.splitlines()
     assert lines[0].startswith("gateway: ")
     assert "'204'" in lines[0]

@@ -19,7 +19,7 @@ from gateway.ledger import Ledger, obligations, schema, store
 from gateway.ledger.store import IN_PLACE
 from gateway.ledger.writer import Prepared
 from gateway.vsp import Berichtstatus
-from tests.fixtures.ledger import _create_pg_database, _drop_pg_database
+from tests.fixtures.ledger import empty_database
 from tests.ledger.test_store import MUNICIPALITY, PROVIDER, new_message
 from tests.test_dead_letters import eventually
 
@@ -27,14 +27,8 @@ from tests.test_dead_letters import eventually
 @pytest.fixture(params=["sqlite", "sqlite-thread", "postgresql"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """tests.fixtures.ledger's databases, and SQLite once more with its writer in a thread."""
-    if request.param.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-        return
-    name = await _create_pg_database()
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        await _drop_pg_database(name)
+    async with empty_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
