@@ -6,6 +6,7 @@ import asyncio
 import struct
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import aio_pika
 import pytest
@@ -14,11 +15,14 @@ from hypothesis import strategies as st
 from pamqp import commands
 from pamqp import frame as codec
 
+from gateway import pki
 from gateway.errors import BrokerUnavailable, ConfigError, Unroutable
+from gateway.participants import Registry
 from gateway.publisher import Endpoint, Publisher, _Connection
 from gateway.routing import ROUTE_EXCHANGE, Broker, _Properties
 from tests.fixtures.broker import PARTICIPANTS, ZOETERMEER, AmqpRelay, amqp_url_for
 from tests.fixtures.rabbitmq_node import RabbitNode
+from tests.test_routing import routed
 
 
 def properties(message_id: str | None = None) -> _Properties:
@@ -383,3 +387,26 @@ def test_urls_are_read_like_aio_pika_reads_them() -> None:
         Endpoint.from_url("amqp://u:secret@rabbit/?heartbeat=soon")
     with pytest.raises(ConfigError, match="not an AMQP URL"):
         Endpoint.from_url("http://rabbit/")
+
+
+async def test_amqps_speaks_tls_and_checks_the_broker(
+    rabbit_tls_node: RabbitNode, certs_dir: Path, tmp_path: Path
+) -> None:
+    """An ``amqps://`` URL: topology and publishing over TLS, the broker's certificate checked
+    against ``cafile`` and a client certificate presented; a broker whose certificate the CA
+    did not sign is refused, naming the certificate."""
+    client = certs_dir / "aanbieder-12345678"
+    query = f"cafile={certs_dir / 'ca.crt'}&certfile={client}.crt&keyfile={client}.key"
+    url = f"amqps://guest:guest@localhost:{rabbit_tls_node.tls_port}/?{query}"
+    broker = await Broker.connect(url, participants=PARTICIPANTS)
+    try:
+        await broker.publish(routed(ZOETERMEER))
+    finally:
+        await broker.close()
+    assert (await take(rabbit_tls_node.url, ZOETERMEER.queue)).type == "WMO305"
+
+    other = tmp_path / "other-ca"
+    pki.init(other, Registry.load())
+    stranger = f"amqps://guest:guest@localhost:{rabbit_tls_node.tls_port}/?cafile={other}/ca.crt"
+    with pytest.raises(BrokerUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        await Publisher.connect(stranger, connect_timeout=10)
