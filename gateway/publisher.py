@@ -213,7 +213,7 @@ class _Connection(asyncio.Protocol):
                     self._frame(kind, channel, bytes(view[start : stop + 1]))
                 start = stop + 1
         except (_ProtocolError, PAMQPException) as exc:
-            self._abort(f"RabbitMQ sent what we cannot read: {exc}")
+            self.abort(f"RabbitMQ sent what we cannot read: {exc}")
             return
         if view is self._buffer:
             del self._buffer[:start]
@@ -338,7 +338,7 @@ class _Connection(asyncio.Protocol):
         match method:
             case commands.Connection.Start():
                 if "PLAIN" not in str(method.mechanisms).split():
-                    self._abort(f"RabbitMQ offers no PLAIN login ({method.mechanisms})")
+                    self.abort(f"RabbitMQ offers no PLAIN login ({method.mechanisms})")
                     return
                 self._send(
                     0,
@@ -450,9 +450,6 @@ class _Connection(asyncio.Protocol):
         )
 
     def abort(self, why: str) -> None:
-        self._abort(why)
-
-    def _abort(self, why: str) -> None:
         self.reason = why
         self.ready = False
         if self._transport is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aio_pika
@@ -22,7 +22,7 @@ from gateway.publisher import Endpoint, Publisher, _Connection
 from gateway.routing import ROUTE_EXCHANGE, Broker, _Properties
 from tests.fixtures.broker import PARTICIPANTS, ZOETERMEER, AmqpRelay, amqp_url_for
 from tests.fixtures.rabbitmq_node import RabbitNode
-from tests.test_routing import routed
+from tests.test_routing import receive, routed, wait_until
 
 
 def properties(message_id: str | None = None) -> _Properties:
@@ -35,13 +35,6 @@ def properties(message_id: str | None = None) -> _Properties:
     )
 
 
-async def wait_until(condition: Callable[[], bool], seconds: float = 15.0) -> None:
-    """Poll ``condition`` until it holds."""
-    async with asyncio.timeout(seconds):
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 async def publisher(broker: Broker, amqp_url: str) -> AsyncIterator[Publisher]:
     """A publisher in a vhost whose topology and inboxes ``broker`` declared."""
@@ -52,25 +45,13 @@ async def publisher(broker: Broker, amqp_url: str) -> AsyncIterator[Publisher]:
         await connected.close()
 
 
-async def take(url: str, queue: str) -> aio_pika.abc.AbstractIncomingMessage:
-    """The next message on ``queue``, acknowledged."""
-    async with await aio_pika.connect(url) as connection:
-        channel = await connection.channel()
-        declared = await channel.get_queue(queue)
-        async with asyncio.timeout(10):
-            while (incoming := await declared.get(fail=False)) is None:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-        await incoming.ack()
-        return incoming
-
-
 async def test_a_confirmed_publish_arrives_with_its_properties(
     publisher: Publisher, amqp_url: str
 ) -> None:
     """Body, message id, type, content type, headers and persistence arrive as published."""
     sent = properties()
     await publisher.publish(ROUTE_EXCHANGE, "gemeente.0637.WMO305", sent, b"<Bericht/>")
-    incoming = await take(amqp_url, ZOETERMEER.queue)
+    incoming = await receive(amqp_url, ZOETERMEER)
     assert incoming.body == b"<Bericht/>"
     assert incoming.message_id == sent.message_id
     assert incoming.type == "WMO305"
@@ -86,7 +67,7 @@ async def test_a_body_of_any_size_arrives_whole(
     """Empty, exactly one frame, one byte over, and many frames: the same bytes arrive."""
     body = bytes(i % 251 for i in range(size))
     await publisher.publish(ROUTE_EXCHANGE, "gemeente.0637.WMO305", properties(), body)
-    assert (await take(amqp_url, ZOETERMEER.queue)).body == body
+    assert (await receive(amqp_url, ZOETERMEER)).body == body
 
 
 async def test_an_unroutable_message_is_unroutable_and_the_next_one_goes(
@@ -403,7 +384,7 @@ async def test_amqps_speaks_tls_and_checks_the_broker(
         await broker.publish(routed(ZOETERMEER))
     finally:
         await broker.close()
-    assert (await take(rabbit_tls_node.url, ZOETERMEER.queue)).type == "WMO305"
+    assert (await receive(rabbit_tls_node.url, ZOETERMEER)).type == "WMO305"
 
     other = tmp_path / "other-ca"
     pki.init(other, Registry.load())

@@ -218,21 +218,21 @@ class Ledger:
             sa.event.listen(engine.sync_engine, "connect", sqlite_pragmas)
             if path and path != ":memory:":
                 sync_url = "sqlite:///" + path
-                batches: LedgerWriter = (
+                ledger_writer: LedgerWriter = (
                     ProcessWriter(sync_url)
                     if writer == "process"
                     else Writer.in_thread(sqlite_writer_engine(sync_url, sqlite_pragmas))
                 )
             else:  # one database per connection: the writer has to share the engine's
-                batches = Writer.on_connection(engine)
+                ledger_writer = Writer.on_connection(engine)
         else:
             engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-            batches = Writer.on_connection(engine)
-        ledger = cls(engine, batches, now)
+            ledger_writer = Writer.on_connection(engine)
+        ledger = cls(engine, ledger_writer, now)
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(migrate)
-            await batches.start()
+            await ledger_writer.start()
         except (DBAPIError, OSError) as exc:
             await ledger.close()
             raise LedgerUnavailable(f"ledger {db_url}: {exc}") from exc

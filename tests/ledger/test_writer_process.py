@@ -74,7 +74,7 @@ async def writer(url: str) -> AsyncIterator[ProcessWriter]:
         await started.close()
 
 
-async def notes(url: str) -> list[str]:
+def notes(url: str) -> list[str]:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
@@ -88,67 +88,65 @@ async def notes(url: str) -> list[str]:
 
 async def test_batches_run_in_another_process(writer: ProcessWriter) -> None:
     """An operation runs in the child, whose id the batches object knows."""
-    run = batches = writer
-    assert await run.run(pid) == batches.pid
-    assert batches.pid != os.getpid()
+    assert await writer.run(pid) == writer.pid
+    assert writer.pid != os.getpid()
 
 
 async def test_an_operation_that_cannot_cross_fails_alone(writer: ProcessWriter, url: str) -> None:
     """A closure cannot be pickled: its caller gets the error, its batch mates are written."""
-    run = writer
 
     def local(connection: Connection) -> None:
         note(connection, "never")
 
     outcomes = await asyncio.gather(
-        run.run(Note("before")), run.run(local), run.run(Note("after")), return_exceptions=True
+        writer.run(Note("before")),
+        writer.run(local),
+        writer.run(Note("after")),
+        return_exceptions=True,
     )
     assert outcomes[0] is None
     assert outcomes[2] is None
     assert isinstance(outcomes[1], AttributeError | TypeError | pickle.PicklingError)
-    assert await notes(url) == ["before", "after"]
+    assert notes(url) == ["before", "after"]
 
 
 async def test_a_database_gone_fails_the_whole_batch(writer: ProcessWriter, url: str) -> None:
     """An unreachable database in the child fails every operation of the batch, as in a thread;
     the writer goes on with the next batch."""
-    run = writer
     outcomes = await asyncio.gather(
-        run.run(Note("lost")), run.run(Unreachable()), return_exceptions=True
+        writer.run(Note("lost")), writer.run(Unreachable()), return_exceptions=True
     )
     assert all(isinstance(o, LedgerUnavailable) for o in outcomes)
     assert "disk I/O error" in str(outcomes[0])
-    await run.run(Note("next"))
-    assert await notes(url) == ["next"]
+    await writer.run(Note("next"))
+    assert notes(url) == ["next"]
 
 
 async def test_a_child_killed_between_batches_is_replaced(
     writer: ProcessWriter, url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The next batch starts a new child, says so in the log, and is written."""
-    run = batches = writer
-    first = batches.pid
+    first = writer.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
     await asyncio.sleep(0.2)
-    await run.run(Note("again"))
-    assert batches.pid not in (None, first)
-    assert await notes(url) == ["again"]
+    await writer.run(Note("again"))
+    assert writer.pid not in (None, first)
+    assert notes(url) == ["again"]
     assert "ended" in caplog.text
 
 
 async def test_a_child_killed_during_a_batch_fails_it(writer: ProcessWriter, url: str) -> None:
     """Its callers learn nothing was surely written (LedgerUnavailable); the writer goes on."""
-    run = batches = writer
-    child = batches.pid
+    child = writer.pid
     assert child is not None
-    slow = asyncio.ensure_future(run.run(Slow()))
+    slow = asyncio.ensure_future(writer.run(Slow()))
     await asyncio.sleep(0.5)
     os.kill(child, signal.SIGKILL)
     with pytest.raises(LedgerUnavailable, match=r"ended .* before it answered"):
         await slow
-    await run.run(Note("after"))
-    assert await notes(url) == ["after"]
+    await writer.run(Note("after"))
+    assert notes(url) == ["after"]
 
 
 async def test_interrupts_do_not_stop_the_child(writer: ProcessWriter, url: str) -> None:
@@ -165,4 +163,4 @@ async def test_interrupts_do_not_stop_the_child(writer: ProcessWriter, url: str)
     assert child is not None
     await writer.close()
     assert child.returncode == 0
-    assert await notes(url) == ["still"]
+    assert notes(url) == ["still"]
