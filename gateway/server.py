@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from gateway import memory
 from gateway.clock import Clock, clock_from_env
 from gateway.clock_api import add_clock_routes
 from gateway.config import Settings
@@ -274,6 +275,7 @@ class Gateway:
 async def serve_forever(settings: Settings, worker: Worker | None = None) -> None:
     """Run until SIGINT or SIGTERM."""
     gateway = await Gateway.start(settings, worker=worker)
+    memory.settle()  # what startup built, out of the collector's full passes
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -111,3 +111,35 @@ def test_a_tls_read_buffer_comes_from_the_heap_and_a_large_body_is_mapped() -> N
     cost three system calls per record. Past the threshold a body is still mapped."""
     assert mapped_blocks(256 * 1024 + 64) == 0
     assert mapped_blocks(2 * MB) == 1
+
+
+# settle() freezes the collector's objects for good, so it runs in a process of its own.
+SETTLE = textwrap.dedent(
+    """
+    import gc, weakref
+    from gateway import memory
+
+    class Node:
+        pass
+
+    kept = Node()
+    garbage = Node()
+    garbage.self = garbage  # a cycle: only the collector frees it
+    gone = weakref.ref(garbage)
+    del garbage
+    frozen = memory.settle()
+    later = Node()
+    walked = {id(o) for generation in range(3) for o in gc.get_objects(generation)}
+    print(gone() is None, frozen == gc.get_freeze_count() > 0)
+    print(id(kept) in walked, id(later) in walked)
+    """
+)
+
+
+def test_settle_collects_then_leaves_what_is_left_out_of_every_collection() -> None:
+    """Garbage of startup is collected first; what remains is no collection's business any
+    more; what is made after is collected as before."""
+    done = subprocess.run(
+        [sys.executable, "-c", SETTLE], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["True", "True", "False", "True"]
