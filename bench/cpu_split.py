@@ -10,6 +10,10 @@ end of a window: the gateway, each of its threads, its ledger writer process, th
 generator, RabbitMQ; and the machine's idle time from ``/proc/stat``. In cores: 1.00 is one
 core busy all the window. This tells which process is the limit: a rate set by a process at
 1.00 (the load generator for the bare handler) is that process's, not the server's.
+
+Beside each process's CPU, the time its threads were ready to run but waited for a core
+(``/proc/<pid>/task/*/schedstat``, the run queue): on a full machine a process at 0.70 cores
+that waited 0.30 was held back by the others, not by what it waits on.
 """
 
 from __future__ import annotations
@@ -33,6 +37,21 @@ def cpu_seconds(path: str) -> tuple[float, float]:
     return (int(fields[11]) + int(fields[12])) / tick, int(fields[11]) / tick
 
 
+def waited_seconds(path: str) -> float:
+    """Seconds the threads of a process (or one thread) waited on a run queue for a core."""
+    if "/task/" in path:
+        files = [Path(f"/proc/{path}/schedstat")]
+    else:
+        files = list(Path(f"/proc/{path}/task").glob("*/schedstat"))
+    waited = 0
+    for file in files:
+        try:
+            waited += int(file.read_text().split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended
+    return waited / 1e9
+
+
 def idle_seconds() -> tuple[int, int]:
     """Idle and total jiffies of the whole machine."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -44,11 +63,12 @@ def rabbitmq_pid() -> int | None:
     return int(found.split()[0]) if found.strip() else None
 
 
-def sample(pids: dict[str, str]) -> dict[str, tuple[float, float]]:
+def sample(pids: dict[str, str]) -> dict[str, tuple[float, float, float]]:
+    """Per name: CPU seconds, user CPU seconds, seconds waited for a core."""
     taken = {}
     for name, path in pids.items():
         try:
-            taken[name] = cpu_seconds(path)
+            taken[name] = (*cpu_seconds(path), waited_seconds(path))
         except (FileNotFoundError, ProcessLookupError):
             continue
     return taken
@@ -112,8 +132,11 @@ def main() -> None:
         if name in before and name in after:
             total = (after[name][0] - before[name][0]) / window
             user = (after[name][1] - before[name][1]) / window
+            waited = (after[name][2] - before[name][2]) / window
             if total >= 0.01 or not name.startswith(" "):  # threads only when they did work
-                print(f"{name}: {total:.2f} cores (user {user:.2f})")
+                print(
+                    f"{name}: {total:.2f} cores (user {user:.2f}), waited for a core {waited:.2f}"
+                )
     cores = os.cpu_count() or 1
     idle = (idle_after[0] - idle_before[0]) / (idle_after[1] - idle_before[1])
     print(f"machine idle: {idle * cores:.2f} of {cores} cores")

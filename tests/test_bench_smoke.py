@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from dataclasses import asdict
@@ -182,10 +183,14 @@ def test_publish_cost_runs_both_ways_and_removes_its_vhost() -> None:
 
 def test_cpu_split_names_the_gateway_its_writer_and_the_load() -> None:
     """``bench.cpu_split`` loads a gateway briefly and reports the CPU of the gateway, its ledger
-    writer process, the load generator and the machine's idle time (nothing about speed)."""
+    writer process and the load generator, what each waited for a core, and the machine's idle
+    time (nothing about speed)."""
     done = run_bench("cpu_split", "--seconds", "2", "--concurrency", "4")
     lines = done.stdout.splitlines()
     assert lines[0].startswith("gateway: ")
     assert "'204'" in lines[0]
-    for name in ("server: ", "(ledger writer): ", "load generator: ", "machine idle: "):
-        assert any(name in line for line in lines), (name, done.stdout)
+    for name in ("server: ", "(ledger writer): ", "load generator: "):
+        line = next((line for line in lines if name in line), None)
+        assert line is not None, (name, done.stdout)
+        assert re.search(r"[0-9.]+ cores \(user [0-9.]+\), waited for a core [0-9.]+$", line), line
+    assert any(line.startswith("machine idle: ") for line in lines), done.stdout
