@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.cpu_split [--seconds 20] [--new-connections] [--uvloop]
                                         [--writer process|thread] [--bare] [--concurrency 50]
+                                        [--roundtrip]
 
 One ``gateway serve`` (or the bare mTLS handler with ``--bare``) in a throwaway vhost with an
 SQLite ledger, loaded by ``bench.load`` in a process of its own with the 3 KB 305. After a
@@ -10,6 +11,10 @@ end of a window: the gateway, each of its threads, its ledger writer process, th
 generator, RabbitMQ; and the machine's idle time from ``/proc/stat``. In cores: 1.00 is one
 core busy all the window. This tells which process is the limit: a rate set by a process at
 1.00 (the load generator for the bare handler) is that process's, not the server's.
+
+With ``--roundtrip`` the load is ``bench.run``'s round trip instead: the simulated municipality
+runs in a process of its own (measured beside the others) and answers every 305 with a 306, and
+the load counts a round trip when that 306 is in the provider's inbox.
 
 Beside each process's CPU, the time its threads were ready to run but waited for a core
 (``/proc/<pid>/task/*/schedstat``, the run queue): on a full machine a process at 0.70 cores
@@ -27,7 +32,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.run import PYTHON, ROOT, Harness, children
+from bench.run import MUNICIPALITY_QUEUE, PROVIDER_QUEUE, PYTHON, ROOT, Harness, children
 
 
 def cpu_seconds(path: str) -> tuple[float, float]:
@@ -81,8 +86,14 @@ def main() -> None:
     parser.add_argument("--uvloop", action="store_true")
     parser.add_argument("--writer", choices=["process", "thread"], default="process")
     parser.add_argument("--bare", action="store_true", help="the bare mTLS handler instead")
-    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=None, help="50; 64 for --roundtrip")
+    parser.add_argument(
+        "--roundtrip", action="store_true", help="305 -> 306 with the simulated municipality"
+    )
     args = parser.parse_args()
+    if args.roundtrip and args.bare:
+        parser.error("--roundtrip needs the gateway, not --bare")
+    concurrency = args.concurrency or (64 if args.roundtrip else 50)
     with tempfile.TemporaryDirectory(prefix="bench-cpu-") as directory:
         harness = Harness(Path(directory), quick=False)
         with harness.opened():
@@ -92,15 +103,21 @@ def main() -> None:
                 server, port = harness.gateway(
                     uvloop=args.uvloop, extra={"GATEWAY_LEDGER_WRITER": args.writer}
                 )
+            municipality = None
+            if args.roundtrip:
+                harness.purge(MUNICIPALITY_QUEUE)
+                harness.purge(PROVIDER_QUEUE)
+                municipality = harness.municipality(port)
             warmup = 4.0
             spec = harness.spec(
                 port,
+                shape="roundtrip" if args.roundtrip else "push",
                 new_connections=args.new_connections,
                 uvloop=args.uvloop,
                 count=10**7,
                 seconds=args.seconds + warmup + 2,
                 warmup=0,
-                concurrency=args.concurrency,
+                concurrency=concurrency,
             )
             load = subprocess.Popen(
                 [PYTHON, "-m", "bench.load", json.dumps(asdict(spec))],
@@ -110,6 +127,8 @@ def main() -> None:
             )
             time.sleep(warmup)
             pids = {"server": str(server.pid), "load generator": str(load.pid)}
+            if municipality is not None:
+                pids["simulated municipality"] = str(municipality.pid)
             for child in children(server.pid):
                 pids[f"server's child {child} (ledger writer)"] = str(child)
             beam = rabbitmq_pid()
@@ -123,8 +142,9 @@ def main() -> None:
             after, idle_after, window = sample(pids), idle_seconds(), time.monotonic() - started
             out, _ = load.communicate(timeout=args.seconds + 120)
             result = json.loads(out.strip().splitlines()[-1])
+    what = "round trip" if args.roundtrip else "bare handler" if args.bare else "gateway"
     print(
-        f"{'bare handler' if args.bare else 'gateway'}: {result['rate']:.0f}/s, "
+        f"{what}: {result['rate']:.0f}/s, "
         f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
         f"answers {result['statuses']} (the load's whole run)"
     )

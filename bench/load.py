@@ -260,6 +260,9 @@ class Load:
         consuming = asyncio.Event()
         consumer = asyncio.ensure_future(consume())
         await consuming.wait()
+        if spec.warmup == 0:  # measured from the first 305 on
+            self.measuring = True
+            self.result.seconds = time.perf_counter()
         senders = [asyncio.ensure_future(send()) for _ in range(spec.concurrency)]
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(spec.seconds + 30):

@@ -194,3 +194,15 @@ def test_cpu_split_names_the_gateway_its_writer_and_the_load() -> None:
         assert line is not None, (name, done.stdout)
         assert re.search(r"[0-9.]+ cores \(user [0-9.]+\), waited for a core [0-9.]+$", line), line
     assert any(line.startswith("machine idle: ") for line in lines), done.stdout
+
+
+def test_cpu_split_round_trip_names_the_simulated_municipality() -> None:
+    """With ``--roundtrip`` the load is 305s answered by the simulated municipality, whose CPU is
+    reported beside the gateway's; round trips are counted from the first (no warm-up)."""
+    done = run_bench("cpu_split", "--roundtrip", "--seconds", "2", "--concurrency", "4")
+    lines = done.stdout.splitlines()
+    first = re.match(r"round trip: ([0-9]+)/s", lines[0])
+    assert first is not None, done.stdout
+    assert int(first.group(1)) > 0, done.stdout
+    municipality = next((line for line in lines if line.startswith("simulated municipality: ")), "")
+    assert re.search(r"[0-9.]+ cores \(user [0-9.]+\)", municipality), done.stdout
