@@ -36,7 +36,7 @@ from gateway.errors import (
     UnsafeXmlError,
 )
 from gateway.ledger import Ledger, StoredMessage
-from gateway.ledger.store import NewMessage
+from gateway.ledger.store import NewMessage, Original
 from gateway.metrics import Metrics
 from gateway.participants import Participant, Registry
 from gateway.routing import Broker, RoutedMessage
@@ -277,7 +277,7 @@ class Ingress:
 
     async def _original(
         self, route: Route, message_type: MessageType, header: MessageHeader
-    ) -> StoredMessage | None:
+    ) -> Original | None:
         answered = message_type.answers
         identificatie = _answers_identificatie(message_type, header)
         if answered is None or identificatie is None:

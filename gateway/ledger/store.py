@@ -34,6 +34,7 @@ from gateway.ledger import obligations
 from gateway.ledger.schema import messages, migrate, payloads, status_history
 from gateway.ledger.writer import (
     LedgerWriter,
+    Prepared,
     Writer,
     insert_later,
     later,
@@ -547,14 +548,14 @@ class Ledger:
 
     async def find_original(
         self, sender: str, message_type: str, identificatie: str
-    ) -> StoredMessage | None:
-        """The accepted message a retour message answers, by its BerichtIdentificatie."""
-        query = sa.select(*_META).where(
-            messages.c.dedup_key == f"{sender}|{message_type}|{identificatie}"
-        )
-        async with self._connect() as connection:
-            row = (await connection.execute(query)).first()
-        return None if row is None else StoredMessage.from_row(row)
+    ) -> Original | None:
+        """The accepted message a retour message answers, by its BerichtIdentificatie.
+
+        Asked in the writer's next batch, as one prepared statement: on the ingress's way for
+        every retour message, where a read through the async engine cost the event loop about
+        a millisecond of hops to the driver's thread and back (docs/performance.md).
+        """
+        return await self._writer.run(_FindOriginal(f"{sender}|{message_type}|{identificatie}"))
 
     async def unconfirmed_by_broker(self) -> list[StoredMessage]:
         """Messages admitted but never confirmed by the broker (a crash between the two)."""
@@ -613,6 +614,32 @@ async def _fetch(connection: AsyncConnection, traceer_id: str) -> StoredMessage 
         await connection.execute(sa.select(*_META).where(messages.c.traceer_id == traceer_id))
     ).first()
     return None if row is None else StoredMessage.from_row(row)
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """What a retour message takes from the message it answers (``find_original``)."""
+
+    traceer_id: str
+    conversatie_id: str
+
+
+_ORIGINAL = Prepared(
+    sa.select(messages.c.traceer_id, messages.c.conversatie_id).where(
+        messages.c.dedup_key == sa.bindparam("key")
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _FindOriginal:
+    """A lookup, run by the writer with its batch: the accepted message with ``dedup_key``."""
+
+    dedup_key: str
+
+    def __call__(self, connection: Connection) -> Original | None:
+        row = _ORIGINAL.execute(connection, {"key": self.dedup_key}).first()
+        return None if row is None else Original(row.traceer_id, row.conversatie_id)
 
 
 # -- the writes ----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from gateway.errors import (
 )
 from gateway.ledger import Ledger
 from gateway.ledger.schema import MIGRATIONS, metadata, migrate, schema_version
-from gateway.ledger.store import NewMessage
+from gateway.ledger.store import NewMessage, Original
 from gateway.vsp import Berichtstatus
 
 PROVIDER = "aanbieder-12345678"
@@ -104,6 +104,17 @@ async def test_withdrawn_message_can_be_sent_again(ledger: Ledger) -> None:
     await ledger.withdraw(message.traceer_id)
     assert await ledger.get(message.traceer_id) is None
     assert not (await ledger.admit(message)).replay
+
+
+async def test_a_retour_message_finds_the_message_it_answers(ledger: Ledger) -> None:
+    """By its sender, message type and Identificatie: the ids a retour message takes from it."""
+    answered = new_message(identificatie="ID7")
+    await ledger.admit(answered)
+    found = await ledger.find_original(PROVIDER, "WMO305", "ID7")
+    assert found == Original(answered.traceer_id, answered.conversatie_id)
+    assert await ledger.find_original(PROVIDER, "WMO305", "ID8") is None
+    assert await ledger.find_original(PROVIDER, "WMO317", "ID7") is None
+    assert await ledger.find_original(MUNICIPALITY, "WMO305", "ID7") is None
 
 
 async def test_delivery_and_history(ledger: Ledger) -> None:
