@@ -103,13 +103,14 @@ class Municipality:
         answer = retour(received, judgement, self.ids, today)
         if judgement.remarks:
             return [answer]  # nothing is done with a message that has remarks
+        if message_type.number not in (315, 317, 307):
+            return [answer]  # a 305, say: the retour is all it gets, so nothing more is read
         message = parse(judgement.doc, validated=True)
-        follow_up: list[Outgoing] = []
         if message_type.number == 315:
             follow_up = self._on_verzoek_toewijzing(received, message, now)
         elif message_type.number == 317:
             follow_up = self._on_verzoek_wijziging(received, message, now)
-        elif message_type.number == 307:
+        else:
             follow_up = self._on_stop(received, message, now)
         return [answer, *follow_up]
 
