@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -115,6 +117,32 @@ async def test_a_retour_message_finds_the_message_it_answers(ledger: Ledger) -> 
     assert await ledger.find_original(PROVIDER, "WMO305", "ID8") is None
     assert await ledger.find_original(PROVIDER, "WMO317", "ID7") is None
     assert await ledger.find_original(MUNICIPALITY, "WMO305", "ID7") is None
+
+
+async def test_an_sqlite_file_is_read_in_threads_that_end_with_the_ledger(tmp_path: Path) -> None:
+    """Reads of an SQLite file run on reader threads of the ledger's own (ThreadReads); they see
+    what the writer committed and are gone once the ledger is closed."""
+
+    def readers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("ledger-reader")}
+
+    others = readers()  # of other ledgers in this process, if any are open
+    ledger = await Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        message = new_message()
+        await ledger.admit(message)
+        await ledger.routed(message.traceer_id)
+        stored = await ledger.get(message.traceer_id)
+        assert stored is not None
+        assert stored.status is Berichtstatus.WORDT_AANGEBODEN
+        assert [m.traceer_id for m in await ledger.inbox(MUNICIPALITY, limit=5)] == [
+            message.traceer_id
+        ]
+        own = readers() - others
+        assert own
+    finally:
+        await ledger.close()
+    assert not any(thread.is_alive() for thread in own)
 
 
 async def test_delivery_and_history(ledger: Ledger) -> None:
