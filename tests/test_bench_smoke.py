@@ -206,3 +206,13 @@ def test_cpu_split_round_trip_names_the_simulated_municipality() -> None:
     assert int(first.group(1)) > 0, done.stdout
     municipality = next((line for line in lines if line.startswith("simulated municipality: ")), "")
     assert re.search(r"[0-9.]+ cores \(user [0-9.]+\)", municipality), done.stdout
+
+
+def test_reads_times_each_read_of_the_ledger() -> None:
+    """``bench.reads`` admits a few 305s and times get, inbox and payload (nothing about speed)."""
+    done = run_bench("reads", "--messages", "20", "--count", "20")
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["read"] for line in lines] == ["get", "inbox", "payload"]
+    for line in lines:
+        assert line["cpu_us"] > 0, line
+        assert line["at_once_cpu_us"] > 0, line
