@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import datetime as dt
+import functools
 import logging
 import pickle
 import sqlite3
@@ -499,32 +500,26 @@ class Ledger:
         als_antwoord_op: str | None = None,
     ) -> list[StoredMessage]:
         """The oldest messages ready for ``recipient``, optionally narrowed by a search path."""
-        query = sa.select(*_META).where(
-            messages.c.recipient == recipient, messages.c.status.in_(READY)
-        )
-        if berichttype is not None:
-            query = query.where(messages.c.berichttype == berichttype)
-        if conversatie_id is not None:
-            query = query.where(messages.c.conversatie_id == conversatie_id)
-        if als_antwoord_op is not None:
-            query = query.where(messages.c.als_antwoord_op == als_antwoord_op)
-        query = query.order_by(*_ARRIVAL).limit(limit)
+        narrowed = {
+            "berichttype": berichttype,
+            "conversatie_id": conversatie_id,
+            "als_antwoord_op": als_antwoord_op,
+        }
+        given = {name: value for name, value in narrowed.items() if value is not None}
+        query = _inbox_query(tuple(given))
         async with self._connect() as connection:
-            return [StoredMessage.from_row(r) for r in await connection.execute(query)]
+            rows = await connection.execute(
+                query, {"recipient": recipient, "limit": limit, **given}
+            )
+        return [StoredMessage.from_row(r) for r in rows]
 
     async def payload(self, recipient: str, traceer_id: str) -> tuple[StoredMessage, bytes] | None:
         """The payload of a message addressed to ``recipient`` that is not yet confirmed."""
-        query = (
-            sa.select(*_META, payloads.c.data)
-            .join_from(messages, payloads, payloads.c.traceer_id == messages.c.traceer_id)
-            .where(
-                messages.c.traceer_id == traceer_id,
-                messages.c.recipient == recipient,
-                messages.c.status.in_(READY),
-            )
-        )
         async with self._connect() as connection:
-            row = (await connection.execute(query)).first()
+            rows = await connection.execute(
+                _PAYLOAD, {"traceer": traceer_id, "recipient": recipient}
+            )
+        row = rows.first()
         if row is None:
             return None
         return StoredMessage.from_row(row), bytes(row.data)
@@ -538,30 +533,19 @@ class Ledger:
         limit: int = 250,
     ) -> list[StoredMessage]:
         """What ``participant`` sent or received, by traceerId (or alsAntwoordOp) or conversatie."""
-        query = sa.select(*_META).where(
-            sa.or_(messages.c.sender == participant, messages.c.recipient == participant)
-        )
+        query = _statuses_query(traceer_id is not None, conversatie_id is not None)
+        parameters = {"participant": participant, "limit": limit}
         if traceer_id is not None:
-            query = query.where(
-                sa.or_(
-                    messages.c.traceer_id == traceer_id,
-                    messages.c.als_antwoord_op == traceer_id,
-                )
-            )
+            parameters["traceer"] = traceer_id
         if conversatie_id is not None:
-            query = query.where(messages.c.conversatie_id == conversatie_id)
-        query = query.order_by(*_ARRIVAL).limit(limit)
+            parameters["conversatie"] = conversatie_id
         async with self._connect() as connection:
-            return [StoredMessage.from_row(r) for r in await connection.execute(query)]
+            rows = await connection.execute(query, parameters)
+        return [StoredMessage.from_row(r) for r in rows]
 
     async def history(self, traceer_id: str) -> list[tuple[Berichtstatus, dt.datetime]]:
-        query = (
-            sa.select(status_history.c.status, status_history.c.at)
-            .where(status_history.c.traceer_id == traceer_id)
-            .order_by(status_history.c.id)
-        )
         async with self._connect() as connection:
-            rows = await connection.execute(query)
+            rows = await connection.execute(_HISTORY, {"traceer": traceer_id})
         return [(Berichtstatus(row.status), _aware(row.at)) for row in rows]
 
     async def find_original(
@@ -601,7 +585,9 @@ class Ledger:
 class Reads(Protocol):
     """What a read needs of a connection: a statement's rows, all read."""
 
-    async def execute(self, statement: Executable) -> Result[Any]: ...
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Result[Any]: ...
 
 
 class ThreadReads:
@@ -622,14 +608,18 @@ class ThreadReads:
             threads, thread_name_prefix="ledger-reader"
         )
 
-    async def execute(self, statement: Executable) -> Result[Any]:
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Result[Any]:
         loop = asyncio.get_running_loop()
-        rows = await loop.run_in_executor(self._threads, self._read, statement)
+        rows = await loop.run_in_executor(self._threads, self._read, statement, parameters)
         return rows()
 
-    def _read(self, statement: Executable) -> FrozenResult[Any]:
+    def _read(
+        self, statement: Executable, parameters: Mapping[str, Any] | None
+    ) -> FrozenResult[Any]:
         with self._engine.connect() as connection:
-            return connection.execute(statement).freeze()
+            return connection.execute(statement, parameters).freeze()
 
     def close(self) -> None:
         self._threads.shutdown(wait=True)
@@ -642,8 +632,10 @@ class _AsyncReads:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
-    async def execute(self, statement: Executable) -> Result[Any]:
-        return await self._connection.execute(statement)
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Result[Any]:
+        return await self._connection.execute(statement, parameters)
 
 
 class _Guarded:
@@ -684,10 +676,59 @@ class _Guarded:
 
 
 async def _fetch(connection: Reads, traceer_id: str) -> StoredMessage | None:
-    row = (
-        await connection.execute(sa.select(*_META).where(messages.c.traceer_id == traceer_id))
-    ).first()
+    row = (await connection.execute(_GET, {"traceer": traceer_id})).first()
     return None if row is None else StoredMessage.from_row(row)
+
+
+# The reads' statements, built once with bound parameters: one built per call cost SQLAlchemy
+# about twice its execution in building it and making its cache key (docs/performance.md).
+_GET = sa.select(*_META).where(messages.c.traceer_id == sa.bindparam("traceer"))
+_PAYLOAD = (
+    sa.select(*_META, payloads.c.data)
+    .join_from(messages, payloads, payloads.c.traceer_id == messages.c.traceer_id)
+    .where(
+        messages.c.traceer_id == sa.bindparam("traceer"),
+        messages.c.recipient == sa.bindparam("recipient"),
+        messages.c.status.in_(READY),
+    )
+)
+_HISTORY = (
+    sa.select(status_history.c.status, status_history.c.at)
+    .where(status_history.c.traceer_id == sa.bindparam("traceer"))
+    .order_by(status_history.c.id)
+)
+
+
+@functools.cache
+def _inbox_query(narrowed_by: tuple[str, ...]) -> sa.Select[Any]:
+    """The inbox of ``:recipient``, ``:limit`` oldest first, narrowed by the columns named (each
+    equal to the parameter of its name)."""
+    query = sa.select(*_META).where(
+        messages.c.recipient == sa.bindparam("recipient"), messages.c.status.in_(READY)
+    )
+    for column in narrowed_by:
+        query = query.where(messages.c[column] == sa.bindparam(column))
+    return query.order_by(*_ARRIVAL).limit(sa.bindparam("limit"))
+
+
+@functools.cache
+def _statuses_query(by_traceer: bool, by_conversatie: bool) -> sa.Select[Any]:
+    """What ``:participant`` sent or received, ``:limit`` oldest first, by ``:traceer`` (also as
+    alsAntwoordOp) and/or ``:conversatie``."""
+    query = sa.select(*_META).where(
+        sa.or_(
+            messages.c.sender == sa.bindparam("participant"),
+            messages.c.recipient == sa.bindparam("participant"),
+        )
+    )
+    if by_traceer:
+        traceer: sa.BindParameter[str] = sa.bindparam("traceer")
+        query = query.where(
+            sa.or_(messages.c.traceer_id == traceer, messages.c.als_antwoord_op == traceer)
+        )
+    if by_conversatie:
+        query = query.where(messages.c.conversatie_id == sa.bindparam("conversatie"))
+    return query.order_by(*_ARRIVAL).limit(sa.bindparam("limit"))
 
 
 @dataclass(frozen=True, slots=True)
