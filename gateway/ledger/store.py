@@ -594,9 +594,10 @@ class ThreadReads:
     """The reads of an SQLite file ledger, each statement in one hop to a reader thread.
 
     Through the async engine every step of a read (checkout, execute, fetch, the rollback on
-    return) was a hop to aiosqlite's thread and back: 1.3-1.9 ms of CPU for a lookup by key
-    (docs/performance.md). Here the statement runs on the stdlib's ``sqlite3`` in a thread of
-    its own and comes back with all its rows. WAL lets readers run beside the writer.
+    return) was a hop to aiosqlite's thread and back: 1.3-2.1 ms of CPU per read
+    (``bench.reads``, docs/performance.md). Here the statement runs on the stdlib's ``sqlite3``
+    in a thread of its own and comes back with all its rows. WAL lets readers run beside the
+    writer.
     """
 
     def __init__(self, url: str, threads: int = 2) -> None:
