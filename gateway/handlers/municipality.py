@@ -103,16 +103,14 @@ class Municipality:
         answer = retour(received, judgement, self.ids, today)
         if judgement.remarks:
             return [answer]  # nothing is done with a message that has remarks
-        if message_type.number not in (315, 317, 307):
+        follow = {
+            315: self._on_verzoek_toewijzing,
+            317: self._on_verzoek_wijziging,
+            307: self._on_stop,
+        }.get(message_type.number)
+        if follow is None:
             return [answer]  # a 305, say: the retour is all it gets, so nothing more is read
-        message = parse(judgement.doc, validated=True)
-        if message_type.number == 315:
-            follow_up = self._on_verzoek_toewijzing(received, message, now)
-        elif message_type.number == 317:
-            follow_up = self._on_verzoek_wijziging(received, message, now)
-        else:
-            follow_up = self._on_stop(received, message, now)
-        return [answer, *follow_up]
+        return [answer, *follow(received, parse(judgement.doc, validated=True), now)]
 
     # -- 315: verzoek om toewijzing ---------------------------------------------------------
 

@@ -224,13 +224,13 @@ class Ledger:
         PostgreSQL and an in-memory SQLite database through the async engine.
         """
         url = sqlalchemy_url(db_url)
+        reads = None
         if url.startswith("sqlite"):
             path = url.partition(":///")[2]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             engine = create_async_engine(url, connect_args={"timeout": 30})
             sa.event.listen(engine.sync_engine, "connect", sqlite_pragmas)
-            reads = None
             if path and path != ":memory:":
                 sync_url = "sqlite:///" + path
                 ledger_writer: LedgerWriter = (
@@ -244,7 +244,6 @@ class Ledger:
         else:
             engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
             ledger_writer = Writer.on_connection(engine)
-            reads = None
         ledger = cls(engine, ledger_writer, now, reads=reads)
         try:
             async with engine.begin() as connection:
@@ -582,8 +581,8 @@ class Ledger:
         return _Guarded(self._engine, self._reads, self._settled)
 
 
-class Reads(Protocol):
-    """What a read needs of a connection: a statement's rows, all read."""
+class _Reads(Protocol):
+    """What a read needs of a connection (an ``AsyncConnection``, or ``ThreadReads``)."""
 
     async def execute(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None
@@ -627,18 +626,6 @@ class ThreadReads:
         self._engine.dispose()
 
 
-class _AsyncReads:
-    """A read connection of the async engine, opened for one read's statements."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-
-    async def execute(
-        self, statement: Executable, parameters: Mapping[str, Any] | None = None
-    ) -> Result[Any]:
-        return await self._connection.execute(statement, parameters)
-
-
 class _Guarded:
     """``async with`` a way to read, with database errors translated."""
 
@@ -653,7 +640,7 @@ class _Guarded:
         self._settled = settled
         self._connection: AsyncConnection | None = None
 
-    async def __aenter__(self) -> Reads:
+    async def __aenter__(self) -> _Reads:
         await self._settled()
         if self._reads is not None:
             return self._reads
@@ -661,7 +648,7 @@ class _Guarded:
             self._connection = await self._engine.connect()
         except (DBAPIError, OSError) as exc:
             raise LedgerUnavailable(f"ledger unreachable: {exc}") from exc
-        return _AsyncReads(self._connection)
+        return self._connection
 
     async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if self._connection is not None:
@@ -676,7 +663,7 @@ class _Guarded:
             raise LedgerUnavailable(f"ledger read failed: {exc}") from exc
 
 
-async def _fetch(connection: Reads, traceer_id: str) -> StoredMessage | None:
+async def _fetch(connection: _Reads, traceer_id: str) -> StoredMessage | None:
     row = (await connection.execute(_GET, {"traceer": traceer_id})).first()
     return None if row is None else StoredMessage.from_row(row)
 
