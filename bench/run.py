@@ -38,6 +38,7 @@ from urllib.parse import quote
 import aio_pika
 
 from bench.load import LoadSpec
+from bench.servers import MINIMAL_QUEUE
 from gateway import pki
 from gateway.participants import Registry
 
@@ -245,6 +246,14 @@ class Harness:
         self.wait_for(process, lambda: "ready" in process.log.read_text())
         return process, port
 
+    def minimal(self) -> tuple[Process, int]:
+        """The issue's minimal pipeline (validate, publish with confirm, 202) on its own port."""
+        port = free_port()
+        argv = ["-m", "bench.servers", "minimal", str(self.certs), str(port), self.amqp_url]
+        process = self.spawn("minimal", argv)
+        self.wait_for(process, lambda: "ready" in process.log.read_text())
+        return process, port
+
     def municipality(self, port: int) -> Process:
         argv = ["-m", "bench.servers", "municipality", f"https://localhost:{port}"]
         argv += [str(self.certs), self.amqp_url, MUNICIPALITY]
@@ -358,6 +367,8 @@ def _summary(result: dict[str, Any]) -> str:
         text += f", p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
     if "ratio_to_bare" in result:
         text += f", {result['ratio_to_bare']:.0%} of bare"
+    if "ratio_to_minimal" in result:
+        text += f", {result['ratio_to_minimal']:.0%} of the minimal pipeline"
     if result.get("statuses"):
         text += f", answers {result['statuses']}"
     if result.get("errors"):
@@ -387,7 +398,8 @@ def publishing(h: Harness) -> None:
 
 def upload(h: Harness) -> None:
     """1-3, 7: the bare mTLS handler and the gateway (3 KB 305, push API), asyncio and uvloop,
-    and the gateway as two worker processes (GATEWAY_WORKERS=2, asyncio).
+    the gateway as two worker processes (GATEWAY_WORKERS=2, asyncio), and the minimal pipeline
+    (validate, publish with confirm, 202: the floor for any server that validates and routes).
 
     All five servers run at once and the loads take turns, round after round, so that what else
     the machine is doing hits them alike; each ratio is taken within a round, and the median of
@@ -400,6 +412,7 @@ def upload(h: Harness) -> None:
         servers[f"gateway{suffix}"] = h.gateway(uvloop=use_uvloop)[1]
     # Ready only once both workers serve the port (its /readyz says so).
     servers["gateway x2"] = h.gateway(extra={"GATEWAY_WORKERS": "2"})[1]
+    servers["minimal pipeline"] = h.minimal()[1]
     rounds = 1 if h.quick else 3
     for number in range(1, rounds + 1):
         for connections, new in (("kept-alive", False), ("new connections", True)):
@@ -407,6 +420,7 @@ def upload(h: Harness) -> None:
                 spec = h.spec(port, new_connections=new, uvloop="uvloop" in server)
                 h.load(f"{server} {connections} #{number}", spec)
         h.purge(MUNICIPALITY_QUEUE)
+        h.purge(MINIMAL_QUEUE)
     for server in servers:
         for connections in ("kept-alive", "new connections"):
             runs = [h.results[f"{server} {connections} #{n}"] for n in range(1, rounds + 1)]
@@ -420,18 +434,29 @@ def upload(h: Harness) -> None:
         ("gateway", "bare"),
         ("gateway+uvloop", "bare+uvloop"),
         ("gateway x2", "bare"),
+        ("minimal pipeline", "bare"),
     ):
         for connections in ("kept-alive", "new connections"):
-            ratios = [
-                h.results[f"{gateway} {connections} #{n}"]["rate"]
-                / h.results[f"{bare} {connections} #{n}"]["rate"]
-                for n in range(1, rounds + 1)
-            ]
-            h.results[f"{gateway} {connections}"]["ratio_to_bare"] = statistics.median(ratios)
+            h.results[f"{gateway} {connections}"]["ratio_to_bare"] = _ratio(
+                h, f"{gateway} {connections}", f"{bare} {connections}", rounds
+            )
+    for connections in ("kept-alive", "new connections"):
+        h.results[f"gateway {connections}"]["ratio_to_minimal"] = _ratio(
+            h, f"gateway {connections}", f"minimal pipeline {connections}", rounds
+        )
     for server in servers:
         for connections in ("kept-alive", "new connections"):
             name = f"{server} {connections}"
             print(f"  median of {rounds}: {name}: {_summary(h.results[name])}", flush=True)
+
+
+def _ratio(h: Harness, load: str, baseline: str, rounds: int) -> float:
+    """The median over the rounds of ``load``'s rate to ``baseline``'s in the same round."""
+    ratios: list[float] = [
+        h.results[f"{load} #{n}"]["rate"] / h.results[f"{baseline} #{n}"]["rate"]
+        for n in range(1, rounds + 1)
+    ]
+    return statistics.median(ratios)
 
 
 def large(h: Harness) -> None:

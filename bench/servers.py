@@ -4,6 +4,10 @@ simulated municipality that answers 305s at once.
 ``python -m bench.servers bare CERTS PORT [TICKETS] [--uvloop]`` serves the push path over the
 gateway's own mTLS context with no work at all (read the body, answer 204): the ceiling of aiohttp
 with TLS; TICKETS sets how many TLS 1.3 session tickets it sends after a handshake.
+``python -m bench.servers minimal CERTS PORT AMQP_URL [--uvloop]`` is the issue's minimal pipeline
+on the same TLS context: the push form split, the payload parsed and validated against its XSD,
+one persistent publish to a quorum queue through aio-pika, its confirm awaited, 202; no ledger, no
+authorisation, no deduplication: the floor for any server that validates and routes.
 ``python -m bench.servers publish AMQP_URL COUNT`` prints one JSON line: persistent, confirmed
 publishes to a quorum queue, many in flight and one at a time.
 ``python -m bench.servers municipality BASE_URL CERTS AMQP_URL CODE`` runs a ``HandlerRunner``
@@ -29,10 +33,14 @@ from gateway.clock import SystemClock
 from gateway.handlers.municipality import Municipality
 from gateway.handlers.profiles import get_profile
 from gateway.handlers.runner import HandlerRunner
+from gateway.http.multipart import MediaType, split_form
 from gateway.participants import Participant, Registry, Role
+from gateway.standard.catalog import default_catalog
+from gateway.standard.xmlsafe import parse_xml
 from gateway.tls import server_context
 
 PUSH_PATH = "/berichtenservice/berichten/rest-push/v1/berichten"
+MINIMAL_QUEUE = "bench.minimal"
 PUBLISH_BYTES = 3 * 1024
 IN_FLIGHT = 500
 
@@ -69,6 +77,39 @@ async def bare(certs: Path, port: int, tickets: int | None = None) -> None:
         await _until_terminated()
     finally:
         await runner.cleanup()
+
+
+async def minimal(certs: Path, port: int, amqp_url: str) -> None:
+    """The minimal pipeline: validate, publish with confirm, 202; see the module's docstring."""
+    catalog = default_catalog()
+    limits = {"berichtMetadata": 1024 * 1024, "payload": 25 * 1024 * 1024}
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel(publisher_confirms=True)
+    queue = await channel.declare_queue(
+        MINIMAL_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+    )
+
+    async def push(request: web.Request) -> web.Response:
+        boundary = MediaType.parse(request.headers.get("Content-Type")).parameters["boundary"]
+        parts = split_form(await request.read(), boundary.encode("latin-1"), limits)
+        doc = parse_xml(parts["payload"])
+        if not catalog.schema(catalog.identify(doc)).validate(doc):
+            return web.Response(status=400, text="invalid")
+        message = aio_pika.Message(parts["payload"], delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        await channel.default_exchange.publish(message, routing_key=queue.name)
+        return web.Response(status=202)
+
+    app = web.Application(client_max_size=26 * 1024 * 1024)
+    app.router.add_post(PUSH_PATH, push)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_context(certs))
+    await site.start()
+    try:
+        await _until_terminated()
+    finally:
+        await runner.cleanup()
+        await connection.close()
 
 
 async def publish(amqp_url: str, count: int) -> dict[str, float]:
@@ -142,6 +183,8 @@ if __name__ == "__main__":
     if what == "bare":
         tickets = int(args[3]) if len(args) > 3 else None
         _run(bare(Path(args[1]), int(args[2]), tickets), with_uvloop)
+    elif what == "minimal":
+        _run(minimal(Path(args[1]), int(args[2]), args[3]), with_uvloop)
     elif what == "publish":
         print(json.dumps(_run(publish(args[1], int(args[2])), with_uvloop)))
     elif what == "municipality":

@@ -13,12 +13,14 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import aio_pika
 import pytest
 
 from bench.load import LoadSpec
 from bench.messages import identificatie, wmo305, wmo323
 from bench.push_cost import measure
-from bench.run import ROOT, verdicts
+from bench.run import ROOT, free_port, verdicts
+from bench.servers import MINIMAL_QUEUE
 from gateway.errors import SchemaViolation
 from gateway.standard.catalog import default_catalog
 from gateway.standard.xmlsafe import parse_xml
@@ -109,6 +111,59 @@ async def test_load_generator_counts_every_accepted_upload(
     assert result["ok"] == 20
     assert result["errors"] == 0
     assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+
+
+async def test_the_minimal_pipeline_validates_and_routes_every_upload(
+    certs_dir: Path, amqp_url: str
+) -> None:
+    """``bench.servers minimal``, the baseline beside the gateway: every valid 305 the load sends
+    is answered 202 and is in its quorum queue, byte for byte a 305."""
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.servers",
+        "minimal",
+        str(certs_dir),
+        str(port),
+        amqp_url,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert server.stdout is not None
+        assert (await asyncio.wait_for(server.stdout.readline(), 60)).strip() == b"ready"
+        spec = LoadSpec(
+            base_url=f"https://localhost:{port}",
+            certs_dir=str(certs_dir),
+            count=10,
+            warmup=0,
+            concurrency=3,
+            seconds=60,
+        )
+        load = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.load",
+            json.dumps(asdict(spec)),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await load.communicate()
+        assert load.returncode == 0, err.decode()
+        assert json.loads(out.decode().strip().splitlines()[-1])["statuses"] == {"202": 10}
+    finally:
+        server.terminate()
+        await server.wait()
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        queue = await (await connection.channel()).get_queue(MINIMAL_QUEUE)
+        bodies = []
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            bodies.append(message.body)
+    assert len(bodies) == 10
+    assert {_validate(body) for body in bodies} == {"WMO305"}
 
 
 async def test_same_identificatie_is_accepted_once(
