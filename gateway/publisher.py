@@ -6,7 +6,10 @@ queue: several turns of the event loop and a few hundred microseconds of Python 
 the gateway every accepted message is one publish, and on a loaded event loop those turns were
 the largest cost of an upload after the HTTP stack (docs/performance.md). This connection does
 one thing - persistent publishes with publisher confirms on one channel - so a publish here is
-one transport write, and a confirm is settled in ``data_received`` as its frame arrives.
+a few bytes joined, and a confirm is settled in ``data_received`` as its frame arrives. The
+publishes of one turn of the event loop go out in one transport write at the start of the
+next (the requests a ledger batch lets go publish together): one ``send`` and one read on
+RabbitMQ's side instead of one each.
 
 The rare frames (handshake, tuning, Close, Blocked, a returned message) are coded by pamqp, the
 AMQP codec aiormq uses too; only Basic.Publish and the confirms are built and read here.
@@ -144,6 +147,7 @@ class _Connection(asyncio.Protocol):
         self.opened: asyncio.Future[None] = self._loop.create_future()
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
+        self._pending: list[bytes] = []  # publishes of this turn of the loop, not yet written
         self._in_flight: collections.OrderedDict[int, _InFlight] = collections.OrderedDict()
         self._tag = 0
         self.ready = False
@@ -265,9 +269,12 @@ class _Connection(asyncio.Protocol):
         room = self.frame_max - 8  # a frame's payload: frame_max less header and end
         if size <= room:
             parts = (*start, _HEAD.pack(_BODY, CHANNEL, size), body, _FRAME_END) if size else start
-            transport.write(b"".join(parts))
+            if not self._pending:
+                self._loop.call_soon(self._flush)
+            self._pending.append(b"".join(parts))
         else:
             # A large body goes in frames cut from a view of it: no copy of our own.
+            self._flush()
             transport.write(b"".join(start))
             view = memoryview(body)
             for offset in range(0, size, room):
@@ -277,6 +284,16 @@ class _Connection(asyncio.Protocol):
                 transport.write(_FRAME_END)
         self.writes += 1
         return future
+
+    def _flush(self) -> None:
+        """Write the publishes waiting for the end of their turn, in the order of their tags."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def _settle(self, tag: int, *, multiple: bool, refused: bool) -> None:
         in_flight = self._in_flight
@@ -309,6 +326,8 @@ class _Connection(asyncio.Protocol):
                 )
 
     def _fail_all(self, why: str) -> None:
+        # What is not written yet never will be: its callers hear it failed, RabbitMQ nothing.
+        self._pending = []
         in_flight, self._in_flight = self._in_flight, collections.OrderedDict()
         for waiting in in_flight.values():
             if not waiting.future.done():
@@ -429,11 +448,13 @@ class _Connection(asyncio.Protocol):
 
     def _send(self, channel: int, method: Frame) -> None:
         if self._transport is not None and not self._transport.is_closing():
+            self._flush()
             self._transport.write(codec.marshal(method, channel))
             self.writes += 1
 
     def send_heartbeat(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
+            self._flush()
             self._transport.write(_HEARTBEAT_FRAME)
             self.writes += 1
 

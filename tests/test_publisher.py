@@ -321,6 +321,7 @@ def test_what_a_publish_writes_is_what_pamqp_would_frame() -> None:
             mandatory=True,
             deadline=1e9,
         )
+        await asyncio.sleep(0)  # written at the start of the next turn of the loop
         return bytes(transport.written)
 
     from pamqp.body import ContentBody
@@ -340,6 +341,56 @@ def test_what_a_publish_writes_is_what_pamqp_would_frame() -> None:
         )
     )
     assert asyncio.run(scenario()) == expected
+
+
+def test_the_publishes_of_one_turn_go_out_in_one_write_in_their_order() -> None:
+    """Three publishes in one turn of the loop: nothing written during it, then one write with
+    the three in the order of their delivery tags; a publish lost with its connection before
+    its turn ended is failed, and never written."""
+
+    class Counting(_Transport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes: list[bytes] = []
+
+        def write(self, data: bytes | bytearray | memoryview) -> None:
+            self.writes.append(bytes(data))
+
+    def publish(connection: _Connection, message_id: str) -> asyncio.Future[None]:
+        return connection.publish(
+            ROUTE_EXCHANGE,
+            "gemeente.0637.WMO305",
+            properties(message_id).marshal(),
+            message_id.encode(),
+            message_id=message_id,
+            mandatory=True,
+            deadline=1e9,
+        )
+
+    async def scenario() -> None:
+        connection = _Connection(Endpoint.from_url("amqp://h/"), lambda _: None)
+        transport = Counting()
+        connection.connection_made(transport)
+        connection.data_received(_handshake())
+        transport.writes.clear()
+        for message_id in ("m-1", "m-2", "m-3"):
+            publish(connection, message_id)
+        assert transport.writes == []
+        await asyncio.sleep(0)
+        assert len(transport.writes) == 1
+        positions = [transport.writes[0].find(m) for m in (b"m-1", b"m-2", b"m-3")]
+        assert -1 not in positions
+        assert positions == sorted(positions)
+
+        transport.writes.clear()
+        lost = publish(connection, "m-4")
+        connection.connection_lost(None)
+        await asyncio.sleep(0)
+        assert transport.writes == []
+        with pytest.raises(BrokerUnavailable):
+            await lost
+
+    asyncio.run(scenario())
 
 
 def test_urls_are_read_like_aio_pika_reads_them() -> None:
