@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fcntl
 import hashlib
 import sqlite3
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Connection
 from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
 from gateway.ledger import Ledger, obligations, schema, store
 from gateway.ledger.store import IN_PLACE
-from gateway.ledger.writer import Prepared
+from gateway.ledger.writer import Prepared, _WriteTurns, sqlite_writer_engine
 from gateway.vsp import Berichtstatus
 from tests.fixtures.ledger import empty_database
 from tests.ledger.test_store import MUNICIPALITY, PROVIDER, new_message
@@ -369,3 +370,80 @@ async def test_a_prepared_statement_reaches_the_driver_as_execute_would_send_it(
         sa.event.remove(engine, "before_cursor_execute", capture)
     assert len(sent) == 2 * len(cases)
     assert sent[1::2] == sent[0::2]
+
+
+def _turns_engine(path: Path) -> sa.Engine:
+    engine = sqlite_writer_engine(f"sqlite:///{path}", store.sqlite_pragmas)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS turns (who TEXT)")
+    return engine
+
+
+def _turn_taken(path: Path) -> bool:
+    with open(f"{path}-writers", "a+b") as turn:
+        try:
+            fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(turn, fcntl.LOCK_UN)
+        return False
+
+
+async def test_a_writer_that_waited_writes_before_one_that_came_after_it(tmp_path: Path) -> None:
+    """Two writers of one SQLite file take its write lock in turn: while the lock is held, the
+    first to wait holds the turn, and a later one cannot try for the lock until the first has
+    it, however the sleeps of SQLite's busy handler would have fallen."""
+    path = tmp_path / "ledger.db"
+    first, later = _turns_engine(path), _turns_engine(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    def write(engine: sa.Engine, who: str) -> None:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO turns VALUES (?)", (who,))
+
+    try:
+        waiting = asyncio.create_task(asyncio.to_thread(write, first, "first"))
+
+        async def turn_taken() -> bool:
+            return _turn_taken(path)
+
+        await eventually(turn_taken)
+        coming = asyncio.create_task(asyncio.to_thread(write, later, "later"))
+        await asyncio.sleep(0.05)  # the later writer is queued for the turn by now
+        assert not waiting.done()
+        assert not coming.done()
+        holder.execute("COMMIT")
+        await asyncio.wait_for(asyncio.gather(waiting, coming), 10)
+        order = [who for (who,) in holder.execute("SELECT who FROM turns ORDER BY rowid")]
+        assert order == ["first", "later"]
+    finally:
+        holder.close()
+        first.dispose()
+        later.dispose()
+
+
+def test_a_writer_gives_up_waiting_for_the_lock_after_the_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kept from the write lock (or from its turn) past the timeout, a writer fails as the busy
+    handler did: an error of the database, which the writer answers as unavailable."""
+    monkeypatch.setattr(_WriteTurns, "TIMEOUT", 0.2)
+    path = tmp_path / "ledger.db"
+    engine = _turns_engine(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+            engine.begin().__enter__()
+        holder.execute("COMMIT")
+        with open(f"{path}-writers", "a+b") as turn:
+            fcntl.flock(turn, fcntl.LOCK_EX)
+            with pytest.raises(TimeoutError, match="kept its turn"):
+                engine.begin().__enter__()
+        with engine.begin() as connection:  # free again: it writes, with the usual busy_timeout
+            connection.exec_driver_sql("INSERT INTO turns VALUES ('after')")
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 200
+    finally:
+        holder.close()
+        engine.dispose()
