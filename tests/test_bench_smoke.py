@@ -12,6 +12,7 @@ import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import pytest
@@ -39,6 +40,23 @@ def run_bench(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
+
+
+async def run_load(spec: LoadSpec) -> dict[str, Any]:
+    """``bench.load`` with ``spec`` in a process of its own; the result it printed last."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.load",
+        json.dumps(asdict(spec)),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
 
 
 def _validate(payload: bytes) -> str:
@@ -95,18 +113,7 @@ async def test_load_generator_counts_every_accepted_upload(
         concurrency=4,
         seconds=60,
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.load",
-        json.dumps(asdict(spec)),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    result = json.loads(out.decode().strip().splitlines()[-1])
+    result = await run_load(spec)
     assert result["statuses"] == {"204": 20}, result
     assert result["ok"] == 20
     assert result["errors"] == 0
@@ -141,18 +148,7 @@ async def test_the_minimal_pipeline_validates_and_routes_every_upload(
             concurrency=3,
             seconds=60,
         )
-        load = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.load",
-            json.dumps(asdict(spec)),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await load.communicate()
-        assert load.returncode == 0, err.decode()
-        assert json.loads(out.decode().strip().splitlines()[-1])["statuses"] == {"202": 10}
+        assert (await run_load(spec))["statuses"] == {"202": 10}
     finally:
         server.terminate()
         await server.wait()
