@@ -448,17 +448,20 @@ class _WriteTurns:
     takes the turn, a ``flock`` on a file beside the database, then tries for SQLite's lock every
     ``POLL`` seconds, and gives the turn up as soon as it has the lock: the writer that has just
     committed finds the turn taken by the one waiting and goes after it, so busy writers
-    alternate. Both waits together end after ``TIMEOUT`` seconds, as the busy handler's did.
+    alternate. Both waits together end after the connection's ``busy_timeout``, as the busy
+    handler's did; the handler itself is kept out of the way meanwhile (``busy_timeout=0``).
     """
 
     POLL = 0.0005
-    TIMEOUT = 30.0  # the connection's busy_timeout (store.sqlite_pragmas)
 
     def __init__(self, path: str) -> None:
         self._path = path
 
     def begin(self, connection: Connection) -> None:
-        deadline = time.monotonic() + self.TIMEOUT
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        (busy_ms,) = raw.execute("PRAGMA busy_timeout").fetchone()
+        deadline = time.monotonic() + busy_ms / 1000
         with open(self._path, "a+b") as turn:
             while True:
                 try:
@@ -468,11 +471,9 @@ class _WriteTurns:
                     if time.monotonic() > deadline:
                         raise TimeoutError(
                             f"another writer of this ledger kept its turn ({self._path}) for"
-                            f" {self.TIMEOUT:g} s"
+                            f" {busy_ms / 1000:g} s"
                         ) from None
                 time.sleep(self.POLL)
-            raw = connection.connection.dbapi_connection
-            assert raw is not None
             raw.execute("PRAGMA busy_timeout=0")
             try:
                 while True:
@@ -485,4 +486,4 @@ class _WriteTurns:
                             raise
                     time.sleep(self.POLL)
             finally:
-                raw.execute(f"PRAGMA busy_timeout={int(self.TIMEOUT * 1000)}")
+                raw.execute(f"PRAGMA busy_timeout={busy_ms}")

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from gateway.errors import DuplicateIdentificatie, DuplicateTraceerId, LedgerUnavailable
 from gateway.ledger import Ledger, obligations, schema, store
 from gateway.ledger.store import IN_PLACE
-from gateway.ledger.writer import Prepared, _WriteTurns, sqlite_writer_engine
+from gateway.ledger.writer import Prepared, sqlite_writer_engine
 from gateway.vsp import Berichtstatus
 from tests.fixtures.ledger import empty_database
 from tests.ledger.test_store import MUNICIPALITY, PROVIDER, new_message
@@ -372,8 +372,15 @@ async def test_a_prepared_statement_reaches_the_driver_as_execute_would_send_it(
     assert sent[1::2] == sent[0::2]
 
 
-def _turns_engine(path: Path) -> sa.Engine:
-    engine = sqlite_writer_engine(f"sqlite:///{path}", store.sqlite_pragmas)
+def _turns_engine(path: Path, busy_ms: int | None = None) -> sa.Engine:
+    """A writer's engine on ``path``, with the ledger's pragmas (and another busy_timeout)."""
+
+    def pragmas(dbapi_connection: Any, record: Any) -> None:
+        store.sqlite_pragmas(dbapi_connection, record)
+        if busy_ms is not None:
+            dbapi_connection.execute(f"PRAGMA busy_timeout={busy_ms}")
+
+    engine = sqlite_writer_engine(f"sqlite:///{path}", pragmas)
     with engine.begin() as connection:
         connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS turns (who TEXT)")
     return engine
@@ -423,25 +430,23 @@ async def test_a_writer_that_waited_writes_before_one_that_came_after_it(tmp_pat
         later.dispose()
 
 
-def test_a_writer_gives_up_waiting_for_the_lock_after_the_timeout(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Kept from the write lock (or from its turn) past the timeout, a writer fails as the busy
-    handler did: an error of the database, which the writer answers as unavailable."""
-    monkeypatch.setattr(_WriteTurns, "TIMEOUT", 0.2)
+def test_a_writer_gives_up_waiting_for_the_lock_after_the_timeout(tmp_path: Path) -> None:
+    """Kept from the write lock (or from its turn) past its connection's busy_timeout, a writer
+    fails as SQLite's busy handler did: an error of the database, which the writer answers as
+    unavailable; once the lock is free it writes, its busy_timeout as it was."""
     path = tmp_path / "ledger.db"
-    engine = _turns_engine(path)
+    engine = _turns_engine(path, busy_ms=200)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        with pytest.raises(sa.exc.OperationalError, match="database is locked"):
-            engine.begin().__enter__()
+        with pytest.raises(sa.exc.OperationalError, match="database is locked"), engine.begin():
+            pass
         holder.execute("COMMIT")
         with open(f"{path}-writers", "a+b") as turn:
             fcntl.flock(turn, fcntl.LOCK_EX)
-            with pytest.raises(TimeoutError, match="kept its turn"):
-                engine.begin().__enter__()
-        with engine.begin() as connection:  # free again: it writes, with the usual busy_timeout
+            with pytest.raises(TimeoutError, match="kept its turn"), engine.begin():
+                pass
+        with engine.begin() as connection:
             connection.exec_driver_sql("INSERT INTO turns VALUES ('after')")
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 200
     finally:
