@@ -107,7 +107,7 @@ def main() -> None:
             if args.roundtrip:
                 harness.purge(MUNICIPALITY_QUEUE)
                 harness.purge(PROVIDER_QUEUE)
-                municipality = harness.municipality(port)
+                municipality = harness.municipality(port, uvloop=args.uvloop)
             warmup = 4.0
             spec = harness.spec(
                 port,

@@ -254,9 +254,11 @@ class Harness:
         self.wait_for(process, lambda: "ready" in process.log.read_text())
         return process, port
 
-    def municipality(self, port: int) -> Process:
+    def municipality(self, port: int, *, uvloop: bool = False) -> Process:
         argv = ["-m", "bench.servers", "municipality", f"https://localhost:{port}"]
         argv += [str(self.certs), self.amqp_url, MUNICIPALITY]
+        if uvloop:
+            argv.append("--uvloop")
         process = self.spawn("municipality", argv)
         self.wait_for(process, lambda: "ready" in process.log.read_text())
         return process
@@ -499,7 +501,7 @@ def roundtrip(h: Harness) -> None:
     gateway, port = h.gateway(uvloop=True)
     h.purge(MUNICIPALITY_QUEUE)
     h.purge(PROVIDER_QUEUE)
-    municipality = h.municipality(port)
+    municipality = h.municipality(port, uvloop=True)
     h.load(
         "round trip 305 -> 306",
         h.spec(port, shape="roundtrip", concurrency=64, uvloop=True),

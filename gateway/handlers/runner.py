@@ -2,9 +2,11 @@
 
 Each simulated participant has its own consumer on its own queue and its own HTTPS client with
 its own certificate, so its answers pass the same door, checks and ledger as anybody's. A
-delivery is acknowledged once its answers are planned; it is confirmed to the gateway (REST
-``DELETE``) too, so its status becomes Bezorgd as with real software. Planned answers live in
-this process: a handler that is stopped forgets what it had not yet sent.
+delivery is acknowledged once its answers are planned and it is confirmed to the gateway, so its
+status becomes Bezorgd as with real software: by its retour when that goes at once and is
+accepted (the gateway takes a retour as the confirmation of what it answers), by a REST
+``DELETE`` otherwise. Planned answers live in this process: a handler that is stopped forgets
+what it had not yet sent.
 """
 
 from __future__ import annotations
@@ -128,15 +130,21 @@ class HandlerRunner:
             async for delivery in deliveries:
                 # Decisions are taken one message at a time, in the order of the queue (a
                 # responder keeps state: TR056 memory, assignments); the round trips to the
-                # gateway that follow (confirm, then ack) run side by side, up to the prefetch.
+                # gateway that follow (the answers; the confirm, then the ack) run side by side,
+                # up to the prefetch.
                 try:
                     received, outgoing = self._receive(responder, delivery)
                 except Exception:
                     log.exception("%s could not handle a delivery; it is requeued", participant)
                     await delivery.reject(requeue=True)
                     continue
-                self._spawn(self._send_all(responder, received.received, outgoing))
-                self._spawn(self._settle(participant, delivery, received.traceer_id))
+                retour = self._retour_at_once(participant, received, outgoing)
+                answered = None
+                if retour is not None:
+                    answered = (retour, asyncio.get_running_loop().create_future())
+                self._spawn(self._send_all(responder, received.received, outgoing, retour=answered))
+                accepted = None if answered is None else answered[1]
+                self._spawn(self._settle(participant, delivery, received.traceer_id, accepted))
 
     def _receive(
         self, responder: Responder, delivery: AbstractIncomingMessage
@@ -163,11 +171,34 @@ class HandlerRunner:
         )
         return received, responder.answer(received, received.received, self._rejecter(participant))
 
+    def _retour_at_once(
+        self, participant: Participant, received: Received, outgoing: list[Outgoing]
+    ) -> Outgoing | None:
+        """The retour of ``received`` among ``outgoing`` if its policy sends it at once."""
+        for message in outgoing:
+            if (
+                message.message_type.answers is received.message_type
+                and message.als_antwoord_op == received.traceer_id
+                and self.moment(participant, received.received, message) == received.received
+            ):
+                return message
+        return None
+
     async def _settle(
-        self, participant: Participant, delivery: AbstractIncomingMessage, traceer_id: str
+        self,
+        participant: Participant,
+        delivery: AbstractIncomingMessage,
+        traceer_id: str,
+        answered: asyncio.Future[bool] | None,
     ) -> None:
-        """Confirm the message at the gateway, as its recipient would; then ack the delivery."""
-        await self._confirm(participant, traceer_id)
+        """Confirm the message at the gateway, as its recipient would; then ack the delivery.
+
+        ``answered``: whether its retour, sent at once, was accepted. An accepted retour has
+        confirmed the message already (the gateway makes what it answers Bezorgd), so only a
+        message without one is confirmed by a ``DELETE``: one request less per answer.
+        """
+        if answered is None or not await answered:
+            await self._confirm(participant, traceer_id)
         await delivery.ack()
 
     def initiate(self, participant: Participant, outgoing: list[Outgoing]) -> None:
@@ -236,7 +267,27 @@ class HandlerRunner:
         return None
 
     async def _send_all(
-        self, responder: Responder, received: dt.datetime, outgoing: list[Outgoing]
+        self,
+        responder: Responder,
+        received: dt.datetime,
+        outgoing: list[Outgoing],
+        *,
+        retour: tuple[Outgoing, asyncio.Future[bool]] | None = None,
+    ) -> None:
+        """Send ``outgoing`` as the policies say; ``retour``: one of them, and the future told
+        whether the gateway accepted it (False too when it is not sent, however that comes)."""
+        try:
+            await self._send_each(responder, received, outgoing, retour)
+        finally:
+            if retour is not None and not retour[1].done():
+                retour[1].set_result(False)
+
+    async def _send_each(
+        self,
+        responder: Responder,
+        received: dt.datetime,
+        outgoing: list[Outgoing],
+        retour: tuple[Outgoing, asyncio.Future[bool]] | None,
     ) -> None:
         participant = responder.participant
         planned = [(self.moment(participant, received, o), n, o) for n, o in enumerate(outgoing)]
@@ -244,6 +295,7 @@ class HandlerRunner:
             (p for p in planned if p[0] is not None), key=lambda p: (p[0], p[1])
         ):
             assert moment is not None
+            answers = retour[1] if retour is not None and message is retour[0] else None
             await self.clock.sleep_until(moment)
             prepare: Prepare | None = getattr(responder, "prepare", None)
             if prepare is not None:
@@ -272,6 +324,8 @@ class HandlerRunner:
                 continue
             finally:
                 self._pushing -= 1
+            if answers is not None:
+                answers.set_result(True)
             self._emit(
                 Event(
                     "sent",
