@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal, Protocol
@@ -24,6 +24,9 @@ from gateway.standard.message_types import MessageType, Standard
 
 RECEIVED = "received"
 """The name of the day a message was received (Europe/Amsterdam), for anchors."""
+
+# How many distinct receipts (message type, day, dates) a profile remembers what they open.
+OPENED_REMEMBERED = 4096
 
 RETOUR: Literal["retour"] = "retour"
 """Owed: the retour message of the message that triggered the rule."""
@@ -233,11 +236,26 @@ class Profile:
         nothing.
         """
         known = _as_facts(facts)
-        dates = {**known.dates, RECEIVED: local_day(received)}
-        opened: list[Due] = []
-        for rule in self._received_rules[message_type]:
-            opened += self._open(rule, message_type.standard, message_type, dates, known)
-        return opened
+        day = local_day(received)
+        # The same message on the same day with the same dates opens the same: counted once.
+        key = (message_type, day, tuple(sorted(known.dates.items())), known.products)
+        opened = self._opened.get(key)
+        if opened is None:
+            dates = {**known.dates, RECEIVED: day}
+            found: list[Due] = []
+            for rule in self._received_rules[message_type]:
+                found += self._open(rule, message_type.standard, message_type, dates, known)
+            opened = tuple(found)
+            if len(self._opened) >= OPENED_REMEMBERED:
+                self._opened.clear()
+            self._opened[key] = opened
+        return list(opened)
+
+    @functools.cached_property
+    def _opened(self) -> dict[Hashable, tuple[Due, ...]]:
+        """What ``obligations_opened`` counted, by what it depends on: on the ingress's hot
+        path, where most messages of a day carry the same few dates."""
+        return {}
 
     @functools.cached_property
     def _received_rules(self) -> dict[MessageType, tuple[Rule, ...]]:

@@ -140,6 +140,22 @@ def test_301_opens_retour_start_and_stop() -> None:
     ]
 
 
+def test_a_receipt_asked_again_opens_the_same_in_a_list_of_its_own() -> None:
+    """What a receipt opens is remembered by message, day and dates: asked again at another hour
+    of the day, the same obligations, in a new list; other dates or another day, other ones."""
+    profile = get_profile()
+    morning = datetime(2020, 4, 24, 9, tzinfo=AMSTERDAM)
+    dates = {"start": date(2020, 5, 1), "end": date(2020, 5, 20)}
+    first = profile.obligations_opened(M.WMO301, morning, dates)
+    first.clear()  # the caller's own list: what is remembered stays whole
+    again = profile.obligations_opened(M.WMO301, morning.replace(hour=23, minute=30), dates)
+    assert [d.day for d in again] == [date(2020, 4, 30), date(2020, 5, 11), date(2020, 5, 28)]
+    other_end = profile.obligations_opened(M.WMO301, morning, {**dates, "end": date(2020, 6, 30)})
+    assert other_end[-1].day == date(2020, 7, 7)
+    next_week = profile.obligations_opened(M.WMO301, morning + timedelta(days=7), dates)
+    assert next_week[0].day == date(2020, 5, 7)
+
+
 def test_301_without_end_opens_no_stop() -> None:
     """A 301 without Einddatum opens no 307; without Ingangsdatum, the 305 counts from receipt."""
     received = datetime(2020, 4, 24, 10, tzinfo=AMSTERDAM)

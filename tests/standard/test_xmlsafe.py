@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 import time
 from collections.abc import Callable
@@ -150,6 +151,21 @@ def test_a_plain_message_parses() -> None:
     """UTF-8 with a declaration and non-ASCII text parses."""
     doc = parse_xml('<?xml version="1.0" encoding="UTF-8"?><r><n>José</n></r>'.encode())
     assert doc.getroot()[0].text == "José"
+
+
+def test_one_parser_per_thread_reads_each_document_afresh() -> None:
+    """The thread's parser, reused, carries nothing from one document into the next: not a
+    broken document's error, not an earlier tree, not an entity it refused; another thread
+    has a parser of its own."""
+    first = parse_xml(b"<r><a>1</a></r>")
+    _refused(b"<r>\n<a>\n</b></r>", NotWellFormedError, "mismatch")
+    _refused(b"<r>&x;</r>", NotWellFormedError, "Entity 'x' not defined")
+    second = parse_xml(b"<s><b>2</b></s>")
+    assert (first.getroot().tag, first.getroot()[0].text) == ("r", "1")
+    assert (second.getroot().tag, second.getroot()[0].text) == ("s", "2")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(xmlsafe._parser).result() is not xmlsafe._parser()
+    assert xmlsafe._parser() is xmlsafe._parser()
 
 
 @given(st.binary(max_size=40), st.integers(min_value=4, max_value=9))
