@@ -209,10 +209,14 @@ class Ingress:
             return Receipt.of(stored, replay=True)
         # New, or a retry of one whose confirm never came: (re)publish. Consumers see the same
         # message id again and deduplicate.
-        await self._publish(route, stored, payload, withdraw_on_failure=not admission.replay)
-        if original is not None:
-            await self.ledger.delivered(original.traceer_id, recipient=route.sender.key)
-        # Confirmed and marked: it is on offer to its recipient now.
+        await self._publish(
+            route,
+            stored,
+            payload,
+            withdraw_on_failure=not admission.replay,
+            answers=None if original is None else original.traceer_id,
+        )
+        # Confirmed: it is on offer to its recipient now.
         return Receipt.of(stored, replay=admission.replay, status=Berichtstatus.WORDT_AANGEBODEN)
 
     def _read(self, payload: bytes) -> tuple[etree._ElementTree, MessageType]:
@@ -290,8 +294,16 @@ class Ingress:
             raise _unavailable("the ledger", exc) from exc
 
     async def _publish(
-        self, route: Route, stored: StoredMessage, payload: bytes, *, withdraw_on_failure: bool
+        self,
+        route: Route,
+        stored: StoredMessage,
+        payload: bytes,
+        *,
+        withdraw_on_failure: bool,
+        answers: str | None = None,
     ) -> None:
+        """Publish, confirmed; then mark it on offer and what it ``answers`` (a traceerId)
+        ``Bezorgd``: a retour is the confirmation of the message it answers."""
         message = RoutedMessage(
             traceer_id=stored.traceer_id,
             conversatie_id=stored.conversatie_id,
@@ -317,9 +329,11 @@ class Ingress:
                 raise _refused(503, Foutcode.BRS33, str(exc)) from exc
             raise _unavailable("the broker", exc) from exc
         # Confirmed: stored and routed, so the sender may have its 2xx now. The mark that it
-        # is on offer goes into the ledger's next batch without holding the answer up; reads
-        # of the ledger wait for it (gateway.ledger.store.Ledger.routed).
-        self.ledger.routed(stored.traceer_id)
+        # is on offer, and that what it answers is delivered, go into the ledger's next batch
+        # without holding the answer up; reads of the ledger wait for them
+        # (gateway.ledger.store.Ledger.routed).
+        delivers = None if answers is None else (answers, route.sender.key)
+        self.ledger.routed(stored.traceer_id, delivers=delivers)
 
     async def _remember_refusal(
         self, submission: Submission, traceer_id: str, refusal: Refused
@@ -342,7 +356,8 @@ class Ingress:
             log.warning("could not record the refusal of %s", traceer_id)
 
     async def recover(self) -> int:
-        """Publish again what was admitted but never confirmed (a crash in between)."""
+        """Publish again what was admitted but never confirmed (a crash in between), and mark
+        what each retour among them answers delivered, as its first publish would have."""
         count = 0
         for stored in await self.ledger.unconfirmed_by_broker():
             payload = await self.ledger.payload_of(stored.traceer_id)
@@ -350,8 +365,20 @@ class Ingress:
             recipient = Participant.parse(stored.recipient or "")
             if payload is None:
                 continue
+            answers = None
+            message_type = MessageType.__members__.get(stored.message_type or "")
+            answered = None if message_type is None else message_type.answers
+            if answered is not None and stored.answers_identificatie:
+                original = await self.ledger.find_original(
+                    recipient.key, answered.name, stored.answers_identificatie
+                )
+                answers = None if original is None else original.traceer_id
             await self._publish(
-                Route(sender, recipient), stored, payload, withdraw_on_failure=False
+                Route(sender, recipient),
+                stored,
+                payload,
+                withdraw_on_failure=False,
+                answers=answers,
             )
             count += 1
         return count

@@ -389,22 +389,33 @@ class Ledger:
         with contextlib.suppress(IntegrityError):
             await self._writer.run(_Refuse(row))
 
-    def routed(self, traceer_id: str) -> asyncio.Future[None]:
+    def routed(
+        self, traceer_id: str, *, delivers: tuple[str, str] | None = None
+    ) -> asyncio.Future[None]:
         """The broker confirmed the message: it is processed and on offer to its recipient.
+
+        ``delivers``: the traceerId of the message this one answers, and that message's
+        recipient (this one's sender): it becomes ``Bezorgd`` in the same batch, as ``delivered``
+        would make it, since a retour is the confirmation of what it answers.
 
         Written with the next batch, one statement for every message of the batch. The caller
         may await it or not: until it is written, the ledger's reads and status moves wait for
-        it, so nobody sees the message still ``WordtVerwerkt``, and a write that fails is tried
-        again every ``ROUTED_RETRY`` seconds while the ledger is open (a crash in between
-        leaves the message ``WordtVerwerkt``; the start-up recovery publishes it again and
-        marks it then).
+        it, so nobody sees the message still ``WordtVerwerkt`` (nor what it answers still on
+        offer), and a write that fails is tried again every ``ROUTED_RETRY`` seconds while the
+        ledger is open (a crash in between leaves the message ``WordtVerwerkt``; the start-up
+        recovery publishes it again and marks both then).
         """
-        future = self._writer.submit(_Routed(traceer_id, self._now()))
+        future = self._writer.submit(_Routed(traceer_id, self._now(), delivers))
         self._routing.add(future)
-        future.add_done_callback(lambda done: self._routed_done(traceer_id, done))
+        future.add_done_callback(lambda done: self._routed_done(traceer_id, delivers, done))
         return future
 
-    def _routed_done(self, traceer_id: str, future: asyncio.Future[None]) -> None:
+    def _routed_done(
+        self,
+        traceer_id: str,
+        delivers: tuple[str, str] | None,
+        future: asyncio.Future[None],
+    ) -> None:
         self._routing.discard(future)
         if future.cancelled() or future.exception() is None or self._closed:
             return
@@ -417,7 +428,7 @@ class Ledger:
 
         def again() -> None:
             if not self._closed:
-                self.routed(traceer_id)
+                self.routed(traceer_id, delivers=delivers)
 
         asyncio.get_running_loop().call_later(ROUTED_RETRY, again)
 
@@ -425,6 +436,11 @@ class Ledger:
         """Wait for the routed marks queued so far (whether they were written or not)."""
         if self._routing:
             await asyncio.wait(list(self._routing))
+
+    async def settled(self) -> None:
+        """For a read of the ledger's tables outside this class (the SLA store): wait for the
+        routed and delivered marks queued so far, as the ledger's own reads do."""
+        await self._settled()
 
     async def withdraw(self, traceer_id: str) -> None:
         """The broker did not confirm and the sender gets an error: forget the message."""
@@ -799,13 +815,19 @@ class _Refuse:
 
 @dataclass(frozen=True, slots=True)
 class _Routed:
-    """The broker confirmed it: marked with the rest of the batch (``_mark_routed``)."""
+    """The broker confirmed it: marked with the rest of the batch (``_mark_routed``), and what it
+    answers ``Bezorgd`` after that (``_mark_delivered``)."""
 
     traceer_id: str
     now: dt.datetime
+    delivers: tuple[str, str] | None = None
 
     def __call__(self, connection: Connection) -> None:
         later(connection, _mark_routed, (self.traceer_id, self.now))
+        if self.delivers is not None:
+            # Registered after _mark_routed, so done after it: what it answers may be marked
+            # routed in this same batch.
+            later(connection, _mark_delivered, (*self.delivers, self.now))
 
 
 @dataclass(frozen=True, slots=True)
@@ -913,6 +935,33 @@ def _mark_routed(connection: Connection, marks: list[tuple[str, dt.datetime]]) -
                 Berichtstatus.VERWERKING_VOLTOOID,
                 Berichtstatus.WORDT_AANGEBODEN,
             )
+
+
+# A message its recipient answered: on offer -> Bezorgd, as a confirmation would move it.
+_DELIVER = Prepared(
+    messages.update()
+    .where(
+        messages.c.traceer_id == sa.bindparam("traceer"),
+        messages.c.status == Berichtstatus.WORDT_AANGEBODEN.value,
+        messages.c.recipient == sa.bindparam("addressed_to"),
+    )
+    .values(
+        status=Berichtstatus.BEZORGD.value,
+        status_changed_at=sa.bindparam("at"),
+        confirmed_at=sa.bindparam("at"),
+    )
+)
+
+
+def _mark_delivered(connection: Connection, items: list[tuple[str, str, dt.datetime]]) -> None:
+    """``WordtAangeboden`` -> ``Bezorgd`` for what the batch's routed retours answer. A message
+    confirmed or moved on before is left as it is."""
+    for traceer_id, recipient, at in items:
+        moved = _DELIVER.execute(
+            connection, {"traceer": traceer_id, "addressed_to": recipient, "at": at}
+        )
+        if moved.rowcount:
+            _history(connection, traceer_id, at, Berichtstatus.BEZORGD)
 
 
 def _history(

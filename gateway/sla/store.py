@@ -169,6 +169,7 @@ class ObligationStore:
 
     def __init__(self, ledger: Ledger) -> None:
         self._engine = ledger.engine
+        self._settled = ledger.settled
 
     async def find(self, query: Query, now: dt.datetime) -> list[Obligation]:
         """The obligations ``query`` selects, the soonest due first."""
@@ -329,6 +330,7 @@ class ObligationStore:
         ]
 
     async def _read(self, select: sa.Select[Any]) -> list[Any]:
+        await self._settled()  # no message read still on offer once it is marked delivered
         try:
             async with self._engine.connect() as connection:
                 return list(await connection.execute(select))

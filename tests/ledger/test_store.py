@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import threading
@@ -169,6 +170,54 @@ OFFERED = [
     Berichtstatus.VERWERKING_VOLTOOID,
     Berichtstatus.WORDT_AANGEBODEN,
 ]
+
+
+def retour_of(answered: NewMessage, identificatie: str = "R1") -> NewMessage:
+    """A 306 from the recipient of ``answered`` back to its sender."""
+    return new_message(
+        identificatie=identificatie,
+        sender=answered.recipient,
+        recipient=answered.sender,
+        message_type="WMO306",
+        berichttype="WMO306",
+        answers_identificatie=answered.identificatie,
+    )
+
+
+async def test_a_routed_retour_delivers_what_it_answers(ledger: Ledger) -> None:
+    """Marked routed with what it answers, a retour makes that message Bezorgd and confirmed,
+    after marking it routed if that mark is in the same batch (queued after the retour's, too);
+    once only, and only a message addressed to the retour's sender."""
+    answered = new_message(identificatie="ID9")
+    retour = retour_of(answered)
+    await ledger.admit(answered)
+    await ledger.admit(retour)
+    # Queued in one turn, so written in one batch: the retour's mark first.
+    await asyncio.gather(
+        ledger.routed(retour.traceer_id, delivers=(answered.traceer_id, MUNICIPALITY)),
+        ledger.routed(answered.traceer_id),
+    )
+    stored = await ledger.get(answered.traceer_id)
+    assert stored is not None
+    assert stored.status is Berichtstatus.BEZORGD
+    assert stored.confirmed_at is not None
+    assert await ledger.inbox(MUNICIPALITY, limit=10) == []
+    assert [s for s, _ in await ledger.history(answered.traceer_id)] == [
+        *OFFERED,
+        Berichtstatus.BEZORGD,
+    ]
+    again = retour_of(answered, "R2")
+    await ledger.admit(again)
+    await ledger.routed(again.traceer_id, delivers=(answered.traceer_id, MUNICIPALITY))
+    assert len(await ledger.history(answered.traceer_id)) == len(OFFERED) + 1
+
+    other = new_message(identificatie="ID10")
+    await ledger.admit(other)
+    await ledger.routed(other.traceer_id)
+    stranger = retour_of(other, "R3")
+    await ledger.admit(stranger)
+    await ledger.routed(stranger.traceer_id, delivers=(other.traceer_id, PROVIDER))
+    assert [m.traceer_id for m in await ledger.inbox(MUNICIPALITY, limit=10)] == [other.traceer_id]
 
 
 @pytest.mark.parametrize(
