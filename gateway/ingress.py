@@ -36,7 +36,7 @@ from gateway.errors import (
     UnsafeXmlError,
 )
 from gateway.ledger import Ledger, StoredMessage
-from gateway.ledger.store import NewMessage, Original
+from gateway.ledger.store import Answers, NewMessage, Original, original_key
 from gateway.metrics import Metrics
 from gateway.participants import Participant, Registry
 from gateway.routing import Broker, RoutedMessage
@@ -160,17 +160,14 @@ class Ingress:
             check_declared(submission.declared, route, message_type)
         self._check_bsns(doc)
 
-        conversatie_id = submission.conversatie_id
-        als_antwoord_op = submission.als_antwoord_op
-        original = await self._original(route, message_type, header)
-        if original is not None:
-            conversatie_id = conversatie_id or original.conversatie_id
-            als_antwoord_op = als_antwoord_op or original.traceer_id
-
+        # A retour message takes what its sender left out from the message it answers, found
+        # in the admission's batch: a conversatieId (a new one if nothing is found), its
+        # traceerId as alsAntwoordOp.
+        answers = self._answers(route, message_type, header, submission)
         new = NewMessage(
             traceer_id=traceer_id,
-            conversatie_id=conversatie_id or str(uuid.uuid4()),
-            als_antwoord_op=als_antwoord_op,
+            conversatie_id=submission.conversatie_id or str(uuid.uuid4()),
+            als_antwoord_op=submission.als_antwoord_op,
             referentie_id=submission.referentie_id,
             sender=route.sender.key,
             recipient=route.recipient.key,
@@ -196,7 +193,7 @@ class Ingress:
                 answers=new.answers_identificatie,
             )
         try:
-            admission = await self.ledger.admit(new, step)
+            admission = await self.ledger.admit(new, step, answers=answers)
         except DuplicateIdentificatie as exc:
             raise _refused(409, Foutcode.BRS20, str(exc)) from exc
         except DuplicateTraceerId as exc:
@@ -207,6 +204,10 @@ class Ingress:
         stored = admission.message
         if admission.replay and stored.status is not Berichtstatus.WORDT_VERWERKT:
             return Receipt.of(stored, replay=True)
+        original = admission.original
+        if admission.replay and answers is not None:
+            # A retry of one whose confirm never came: what it answers, looked up on its own.
+            original = await self._find(answers.key)
         # New, or a retry of one whose confirm never came: (re)publish. Consumers see the same
         # message id again and deduplicate.
         await self._publish(
@@ -279,17 +280,23 @@ class Ingress:
                 + ", ".join(outside),
             )
 
-    async def _original(
-        self, route: Route, message_type: MessageType, header: MessageHeader
-    ) -> Original | None:
+    @staticmethod
+    def _answers(
+        route: Route, message_type: MessageType, header: MessageHeader, submission: Submission
+    ) -> Answers | None:
         answered = message_type.answers
         identificatie = _answers_identificatie(message_type, header)
         if answered is None or identificatie is None:
             return None
+        return Answers(
+            original_key(route.recipient.key, answered.name, identificatie),
+            conversatie=submission.conversatie_id is None,
+            antwoord=submission.als_antwoord_op is None,
+        )
+
+    async def _find(self, key: str) -> Original | None:
         try:
-            return await self.ledger.find_original(
-                route.recipient.key, answered.name, identificatie
-            )
+            return await self.ledger.find_original_by_key(key)
         except LedgerUnavailable as exc:
             raise _unavailable("the ledger", exc) from exc
 

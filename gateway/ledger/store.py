@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -174,7 +175,7 @@ class NewMessage:
 
     @property
     def dedup_key(self) -> str:
-        return f"{self.sender}|{self.message_type}|{self.identificatie}"
+        return original_key(self.sender, self.message_type, self.identificatie)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +184,22 @@ class Admission:
 
     message: StoredMessage
     replay: bool
+    original: Original | None = None
+    """For a new retour admitted with ``answers``: the message it answers, if found."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """What a retour message answers, found in its admission's batch (``find_original`` there).
+
+    ``key``: the answered message's ``sender|message type|Identificatie``. The new message
+    takes the answered one's conversatieId if ``conversatie`` (its sender gave none) and its
+    traceerId as alsAntwoordOp if ``antwoord``.
+    """
+
+    key: str
+    conversatie: bool
+    antwoord: bool
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
@@ -290,10 +307,18 @@ class Ledger:
 
     # -- admission -------------------------------------------------------------------------
 
-    async def admit(self, new: NewMessage, chain: obligations.ChainStep | None = None) -> Admission:
+    async def admit(
+        self,
+        new: NewMessage,
+        chain: obligations.ChainStep | None = None,
+        *,
+        answers: Answers | None = None,
+    ) -> Admission:
         """Store a message as ``WordtVerwerkt``, or recognise a retry of one stored before.
 
         ``chain``: the obligations the message opens and meets, stored in the same transaction.
+        ``answers``: for a retour message, the message it answers, looked up in the same batch
+        (one writer operation instead of two); the admission says what was found.
 
         A byte-identical retry (same sender, same traceerId or same Identificatie, same content)
         is a replay; the same Identificatie with other content is ``DuplicateIdentificatie``
@@ -326,11 +351,15 @@ class Ledger:
             new.traceer_id, new.message_type, new.identificatie, new.conversatie_id
         )
         try:
-            await self._writer.run(_Admit(row, new.payload, now, trigger, chain))
+            original = await self._writer.run(
+                _Admit(row, new.payload, now, trigger, chain, answers)
+            )
         except IntegrityError:
             return await self._replay(new)
+        if original is not None and answers is not None:
+            row.update(_inherited(answers, original))  # as the writer wrote it
         # What was just written, without reading it back.
-        return Admission(StoredMessage.from_mapping(row), replay=False)
+        return Admission(StoredMessage.from_mapping(row), replay=False, original=original)
 
     async def _replay(self, new: NewMessage) -> Admission:
         async with self._connect() as connection:
@@ -572,7 +601,11 @@ class Ledger:
         every retour message, where a read through the async engine cost the event loop about
         a millisecond of hops to the driver's thread and back (docs/performance.md).
         """
-        return await self._writer.run(_FindOriginal(f"{sender}|{message_type}|{identificatie}"))
+        return await self.find_original_by_key(original_key(sender, message_type, identificatie))
+
+    async def find_original_by_key(self, key: str) -> Original | None:
+        """``find_original`` by the answered message's ``original_key``."""
+        return await self._writer.run(_FindOriginal(key))
 
     async def unconfirmed_by_broker(self) -> list[StoredMessage]:
         """Messages admitted but never confirmed by the broker (a crash between the two)."""
@@ -777,23 +810,48 @@ class _Admit:
     now: dt.datetime
     trigger: obligations.Trigger
     chain: obligations.ChainStep | None
+    answers: Answers | None = None
 
-    def __call__(self, connection: Connection) -> None:
-        traceer_id = self.trigger.traceer_id
-        insert_later(connection, messages, self.row)
+    def __call__(self, connection: Connection) -> Original | None:
+        row, trigger, original = self.row, self.trigger, None
+        if self.answers is not None:
+            original = _FindOriginal(self.answers.key)(connection)
+            if original is not None:
+                inherited = _inherited(self.answers, original)
+                row = {**row, **inherited}
+                if "conversatie_id" in inherited:
+                    trigger = dataclasses.replace(trigger, conversatie_id=original.conversatie_id)
+        traceer_id = trigger.traceer_id
+        insert_later(connection, messages, row)
         _store_payload(connection, traceer_id, self.payload)
         _history(
             connection, traceer_id, self.now, Berichtstatus.ONTVANGEN, Berichtstatus.WORDT_VERWERKT
         )
         if self.chain:
-            obligations.record(connection, self.trigger, self.chain, self.now)
+            obligations.record(connection, trigger, self.chain, self.now)
+        return original
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A large payload travels beside the pickle, not copied into it (gateway.ledger.writer).
         payload: Any = self.payload
         if len(payload) >= IN_PLACE:
             payload = pickle.PickleBuffer(payload)
-        return (_Admit, (self.row, payload, self.now, self.trigger, self.chain))
+        return (_Admit, (self.row, payload, self.now, self.trigger, self.chain, self.answers))
+
+
+def original_key(sender: str, message_type: str, identificatie: str) -> str:
+    """How a message is found by what a retour says of it: its ``dedup_key``."""
+    return f"{sender}|{message_type}|{identificatie}"
+
+
+def _inherited(answers: Answers, original: Original) -> dict[str, str]:
+    """The columns a retour takes from the message it answers."""
+    taken = {}
+    if answers.conversatie:
+        taken["conversatie_id"] = original.conversatie_id
+    if answers.antwoord:
+        taken["als_antwoord_op"] = original.traceer_id
+    return taken
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from gateway.errors import (
 )
 from gateway.ledger import Ledger
 from gateway.ledger.schema import MIGRATIONS, metadata, migrate, schema_version
-from gateway.ledger.store import NewMessage, Original
+from gateway.ledger.store import Answers, NewMessage, Original, original_key
 from gateway.vsp import Berichtstatus
 
 PROVIDER = "aanbieder-12345678"
@@ -118,6 +118,42 @@ async def test_a_retour_message_finds_the_message_it_answers(ledger: Ledger) -> 
     assert await ledger.find_original(PROVIDER, "WMO305", "ID8") is None
     assert await ledger.find_original(PROVIDER, "WMO317", "ID7") is None
     assert await ledger.find_original(MUNICIPALITY, "WMO305", "ID7") is None
+
+
+async def test_a_retour_takes_what_its_sender_left_out_from_what_it_answers(
+    ledger: Ledger,
+) -> None:
+    """Admitted with what it answers, a retour finds that message in its batch: it takes its
+    conversatieId and its traceerId as alsAntwoordOp where its sender gave none, keeps what its
+    sender gave, and keeps its own when nothing is found."""
+    answered = new_message(identificatie="ID12")
+    await ledger.admit(answered)
+    key = original_key(PROVIDER, "WMO305", "ID12")
+
+    left_out = retour_of(answered, "R4")
+    admission = await ledger.admit(left_out, answers=Answers(key, conversatie=True, antwoord=True))
+    assert admission.original == Original(answered.traceer_id, answered.conversatie_id)
+    stored = await ledger.get(left_out.traceer_id)
+    assert stored is not None
+    for message in (admission.message, stored):
+        assert message.conversatie_id == answered.conversatie_id
+        assert message.als_antwoord_op == answered.traceer_id
+
+    given = retour_of(answered, "R5")
+    admission = await ledger.admit(given, answers=Answers(key, conversatie=False, antwoord=False))
+    assert admission.original == Original(answered.traceer_id, answered.conversatie_id)
+    assert (admission.message.conversatie_id, admission.message.als_antwoord_op) == (
+        given.conversatie_id,
+        None,
+    )
+
+    unknown = retour_of(answered, "R6")
+    nowhere = Answers(original_key(PROVIDER, "WMO305", "ID13"), conversatie=True, antwoord=True)
+    admission = await ledger.admit(unknown, answers=nowhere)
+    assert admission.original is None
+    stored = await ledger.get(unknown.traceer_id)
+    assert stored is not None
+    assert (stored.conversatie_id, stored.als_antwoord_op) == (unknown.conversatie_id, None)
 
 
 async def test_an_sqlite_file_is_read_in_threads_that_end_with_the_ledger(tmp_path: Path) -> None:
