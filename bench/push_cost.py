@@ -44,7 +44,7 @@ from gateway.http.multipart import MediaType, read_form
 from gateway.ingress import Ingress, Submission
 from gateway.ledger import Ledger
 from gateway.ledger.obligations import ChainStep
-from gateway.ledger.store import Admission, NewMessage, StoredMessage
+from gateway.ledger.store import Admission, Answers, NewMessage, StoredMessage
 from gateway.metrics import Metrics
 from gateway.participants import Participant, Registry
 from gateway.routing import Broker, RoutedMessage
@@ -101,12 +101,16 @@ class _Ledger:
     def now(self) -> dt.datetime:
         return RECEIVED
 
-    async def admit(self, new: NewMessage, chain: ChainStep | None = None) -> Admission:
+    async def admit(
+        self, new: NewMessage, chain: ChainStep | None = None, *, answers: Answers | None = None
+    ) -> Admission:
         if self.admission is None:
             self.admission = Admission(_stored(new), replay=False)
         return self.admission
 
-    def routed(self, traceer_id: str) -> asyncio.Future[None]:
+    def routed(
+        self, traceer_id: str, *, delivers: tuple[str, str] | None = None
+    ) -> asyncio.Future[None]:
         # As the ledger's: queued, not awaited by the ingress; here written at once.
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)

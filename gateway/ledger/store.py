@@ -597,9 +597,10 @@ class Ledger:
     ) -> Original | None:
         """The accepted message a retour message answers, by its BerichtIdentificatie.
 
-        Asked in the writer's next batch, as one prepared statement: on the ingress's way for
-        every retour message, where a read through the async engine cost the event loop about
-        a millisecond of hops to the driver's thread and back (docs/performance.md).
+        Asked in the writer's next batch, as one prepared statement (a read through the async
+        engine cost the event loop about a millisecond of hops to the driver's thread and back,
+        docs/performance.md). A new retour's admission asks it in its own batch instead
+        (``admit(..., answers=)``); this is for the start-up recovery and retried retours.
         """
         return await self.find_original_by_key(original_key(sender, message_type, identificatie))
 
