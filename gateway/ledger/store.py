@@ -996,12 +996,12 @@ def _mark_routed(connection: Connection, marks: list[tuple[str, dt.datetime]]) -
             )
 
 
-# A message its recipient answered: on offer -> Bezorgd, as a confirmation would move it.
+# A message its recipient answered -> Bezorgd, as a confirmation would move it.
 _DELIVER = Prepared(
     messages.update()
     .where(
         messages.c.traceer_id == sa.bindparam("traceer"),
-        messages.c.status == Berichtstatus.WORDT_AANGEBODEN.value,
+        messages.c.status == sa.bindparam("from"),
         messages.c.recipient == sa.bindparam("addressed_to"),
     )
     .values(
@@ -1013,14 +1013,27 @@ _DELIVER = Prepared(
 
 
 def _mark_delivered(connection: Connection, items: list[tuple[str, str, dt.datetime]]) -> None:
-    """``WordtAangeboden`` -> ``Bezorgd`` for what the batch's routed retours answer. A message
-    confirmed or moved on before is left as it is."""
+    """``Bezorgd`` for what the batch's routed retours answer: from ``WordtAangeboden``, or from
+    ``WordtVerwerkt`` when its own routed mark is not written yet (a mark another gateway
+    process still holds; the answer proves the broker took it and its recipient has it, as a
+    dead letter proves the first in ``_Undeliverable``). A message confirmed or moved on
+    before is left as it is."""
     for traceer_id, recipient, at in items:
-        moved = _DELIVER.execute(
-            connection, {"traceer": traceer_id, "addressed_to": recipient, "at": at}
-        )
-        if moved.rowcount:
+        parameters = {"traceer": traceer_id, "addressed_to": recipient, "at": at}
+        offered = {**parameters, "from": Berichtstatus.WORDT_AANGEBODEN.value}
+        if _DELIVER.execute(connection, offered).rowcount:
             _history(connection, traceer_id, at, Berichtstatus.BEZORGD)
+            continue
+        unmarked = {**parameters, "from": Berichtstatus.WORDT_VERWERKT.value}
+        if _DELIVER.execute(connection, unmarked).rowcount:
+            _history(
+                connection,
+                traceer_id,
+                at,
+                Berichtstatus.VERWERKING_VOLTOOID,
+                Berichtstatus.WORDT_AANGEBODEN,
+                Berichtstatus.BEZORGD,
+            )
 
 
 def _history(

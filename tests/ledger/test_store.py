@@ -222,8 +222,9 @@ def retour_of(answered: NewMessage, identificatie: str = "R1") -> NewMessage:
 
 async def test_a_routed_retour_delivers_what_it_answers(ledger: Ledger) -> None:
     """Marked routed with what it answers, a retour makes that message Bezorgd and confirmed,
-    after marking it routed if that mark is in the same batch (queued after the retour's, too);
-    once only, and only a message addressed to the retour's sender."""
+    after marking it routed if that mark is in the same batch (queued after the retour's, too),
+    or with the statuses in between if that mark is not written yet; once only, and only a
+    message addressed to the retour's sender."""
     answered = new_message(identificatie="ID9")
     retour = retour_of(answered)
     await ledger.admit(answered)
@@ -246,6 +247,20 @@ async def test_a_routed_retour_delivers_what_it_answers(ledger: Ledger) -> None:
     await ledger.admit(again)
     await ledger.routed(again.traceer_id, delivers=(answered.traceer_id, MUNICIPALITY))
     assert len(await ledger.history(answered.traceer_id)) == len(OFFERED) + 1
+
+    unmarked = new_message(identificatie="ID14")
+    await ledger.admit(unmarked)  # its routed mark not written yet (another gateway has it)
+    early = retour_of(unmarked, "R7")
+    await ledger.admit(early)
+    await ledger.routed(early.traceer_id, delivers=(unmarked.traceer_id, MUNICIPALITY))
+    await ledger.routed(unmarked.traceer_id)  # the late mark leaves it delivered
+    assert [s for s, _ in await ledger.history(unmarked.traceer_id)] == [
+        *OFFERED,
+        Berichtstatus.BEZORGD,
+    ]
+    stored = await ledger.get(unmarked.traceer_id)
+    assert stored is not None
+    assert stored.status is Berichtstatus.BEZORGD
 
     other = new_message(identificatie="ID10")
     await ledger.admit(other)
