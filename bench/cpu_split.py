@@ -13,8 +13,9 @@ core busy all the window. This tells which process is the limit: a rate set by a
 1.00 (the load generator for the bare handler) is that process's, not the server's.
 
 With ``--roundtrip`` the load is ``bench.run``'s round trip instead: the simulated municipality
-runs in a process of its own (measured beside the others) and answers every 305 with a 306, and
-the load counts a round trip when that 306 is in the provider's inbox.
+runs in a process of its own (measured beside the others; on uvloop too with ``--uvloop``, as in
+``bench.run``) and answers every 305 with a 306, and the load counts a round trip when that 306
+is in the provider's inbox.
 
 Beside each process's CPU, the time its threads were ready to run but waited for a core
 (``/proc/<pid>/task/*/schedstat``, the run queue): on a full machine a process at 0.70 cores
