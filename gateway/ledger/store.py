@@ -130,11 +130,17 @@ class StoredMessage:
 _ARRIVAL = (messages.c.received_at, messages.c.arrived_ns, messages.c.traceer_id)
 
 
-def _move_statement(*, by_recipient: bool, confirm: bool) -> sa.Update:
-    """A status change, built once: ``_move`` runs for nearly every message, twice."""
+def _move_statement(*, by_recipient: bool, confirm: bool, one_from: bool = False) -> sa.Update:
+    """A status change, built once: ``_move`` runs for nearly every message, twice.
+
+    ``from``: a list of statuses, or with ``one_from`` one status (a statement that can be
+    ``Prepared``)."""
+    status = messages.c.status
     statement = messages.update().where(
         messages.c.traceer_id == sa.bindparam("traceer"),
-        messages.c.status.in_(sa.bindparam("from", expanding=True)),
+        status == sa.bindparam("from")
+        if one_from
+        else status.in_(sa.bindparam("from", expanding=True)),
     )
     if by_recipient:
         statement = statement.where(messages.c.recipient == sa.bindparam("addressed_to"))
@@ -147,6 +153,13 @@ def _move_statement(*, by_recipient: bool, confirm: bool) -> sa.Update:
 _MOVES = {
     (by_recipient, confirm): _move_statement(by_recipient=by_recipient, confirm=confirm)
     for by_recipient in (False, True)
+    for confirm in (False, True)
+}
+
+# A message on offer to a recipient moves on (it is answered, or dead-lettered): by confirming
+# (confirmed_at set) or not.
+_FROM_OFFER = {
+    confirm: Prepared(_move_statement(by_recipient=True, confirm=confirm, one_from=True))
     for confirm in (False, True)
 }
 
@@ -461,15 +474,12 @@ class Ledger:
 
         asyncio.get_running_loop().call_later(ROUTED_RETRY, again)
 
-    async def _settled(self) -> None:
-        """Wait for the routed marks queued so far (whether they were written or not)."""
+    async def settled(self) -> None:
+        """Wait for the routed (and delivered) marks queued so far, whether they were written or
+        not: the ledger's reads and status moves do, and so do reads of its tables from outside
+        (the SLA store)."""
         if self._routing:
             await asyncio.wait(list(self._routing))
-
-    async def settled(self) -> None:
-        """For a read of the ledger's tables outside this class (the SLA store): wait for the
-        routed and delivered marks queued so far, as the ledger's own reads do."""
-        await self._settled()
 
     async def withdraw(self, traceer_id: str) -> None:
         """The broker did not confirm and the sender gets an error: forget the message."""
@@ -501,7 +511,7 @@ class Ledger:
         """
         if outcome not in UNDELIVERABLE:
             raise ValueError(f"{outcome}: not a status of a message that could not be offered")
-        await self._settled()
+        await self.settled()
         return await self._writer.run(_Undeliverable(traceer_id, outcome, recipient, self._now()))
 
     async def _move(
@@ -513,7 +523,7 @@ class Ledger:
         recipient: str | None = None,
         confirm: bool = False,
     ) -> bool:
-        await self._settled()
+        await self.settled()
         now = self._now()
         # (Keys named after a column would be SET by an UPDATE: none of these is.)
         parameters: dict[str, Any] = {
@@ -628,7 +638,7 @@ class Ledger:
         return None if value is None else bytes(value)
 
     def _connect(self) -> _Guarded:
-        return _Guarded(self._engine, self._reads, self._settled)
+        return _Guarded(self._engine, self._reads, self.settled)
 
 
 class _Reads(Protocol):
@@ -919,32 +929,12 @@ class _Undeliverable:
     now: dt.datetime
 
     def __call__(self, connection: Connection) -> bool:
-        traceer_id, now, outcome = self.traceer_id, self.now, self.outcome
-        on_offer = _MOVES[True, False]
-        common: dict[str, Any] = {
-            "traceer": traceer_id,
-            "to": outcome.value,
-            "at": now,
-            "addressed_to": self.recipient,
-        }
-        offered = {**common, "from": [Berichtstatus.WORDT_AANGEBODEN.value]}
-        if connection.execute(on_offer, offered).rowcount:
-            _history(connection, traceer_id, now, outcome)
-            obligations.forget(connection, traceer_id)
-            return True
-        unmarked = {**common, "from": [Berichtstatus.WORDT_VERWERKT.value]}
-        if connection.execute(on_offer, unmarked).rowcount:
-            _history(
-                connection,
-                traceer_id,
-                now,
-                Berichtstatus.VERWERKING_VOLTOOID,
-                Berichtstatus.WORDT_AANGEBODEN,
-                outcome,
-            )
-            obligations.forget(connection, traceer_id)
-            return True
-        return False
+        moved = _move_from_offer(
+            connection, self.traceer_id, self.recipient, self.now, self.outcome, confirm=False
+        )
+        if moved:
+            obligations.forget(connection, self.traceer_id)
+        return moved
 
 
 @dataclass(frozen=True, slots=True)
@@ -996,44 +986,47 @@ def _mark_routed(connection: Connection, marks: list[tuple[str, dt.datetime]]) -
             )
 
 
-# A message its recipient answered -> Bezorgd, as a confirmation would move it.
-_DELIVER = Prepared(
-    messages.update()
-    .where(
-        messages.c.traceer_id == sa.bindparam("traceer"),
-        messages.c.status == sa.bindparam("from"),
-        messages.c.recipient == sa.bindparam("addressed_to"),
-    )
-    .values(
-        status=Berichtstatus.BEZORGD.value,
-        status_changed_at=sa.bindparam("at"),
-        confirmed_at=sa.bindparam("at"),
-    )
-)
-
-
 def _mark_delivered(connection: Connection, items: list[tuple[str, str, dt.datetime]]) -> None:
-    """``Bezorgd`` for what the batch's routed retours answer: from ``WordtAangeboden``, or from
-    ``WordtVerwerkt`` when its own routed mark is not written yet (a mark another gateway
-    process still holds; the answer proves the broker took it and its recipient has it, as a
-    dead letter proves the first in ``_Undeliverable``). A message confirmed or moved on
-    before is left as it is."""
+    """``Bezorgd`` for what the batch's routed retours answer, as a confirmation would make it.
+    A message confirmed or moved on before is left as it is."""
     for traceer_id, recipient, at in items:
-        parameters = {"traceer": traceer_id, "addressed_to": recipient, "at": at}
-        offered = {**parameters, "from": Berichtstatus.WORDT_AANGEBODEN.value}
-        if _DELIVER.execute(connection, offered).rowcount:
-            _history(connection, traceer_id, at, Berichtstatus.BEZORGD)
-            continue
-        unmarked = {**parameters, "from": Berichtstatus.WORDT_VERWERKT.value}
-        if _DELIVER.execute(connection, unmarked).rowcount:
-            _history(
-                connection,
-                traceer_id,
-                at,
-                Berichtstatus.VERWERKING_VOLTOOID,
-                Berichtstatus.WORDT_AANGEBODEN,
-                Berichtstatus.BEZORGD,
-            )
+        _move_from_offer(connection, traceer_id, recipient, at, Berichtstatus.BEZORGD, confirm=True)
+
+
+def _move_from_offer(
+    connection: Connection,
+    traceer_id: str,
+    recipient: str,
+    at: dt.datetime,
+    outcome: Berichtstatus,
+    *,
+    confirm: bool,
+) -> bool:
+    """``outcome`` for a message on offer to ``recipient``; True if it moved.
+
+    A message still ``WordtVerwerkt`` moves too, with the statuses in between: what moves it (a
+    dead letter from its inbox, an answer from its recipient) proves that the broker took it,
+    and its own routed mark is only not written yet (queued in this ledger, or in another
+    gateway process's).
+    """
+    parameters = {"traceer": traceer_id, "to": outcome.value, "at": at, "addressed_to": recipient}
+    statement = _FROM_OFFER[confirm]
+    offered = {**parameters, "from": Berichtstatus.WORDT_AANGEBODEN.value}
+    if statement.execute(connection, offered).rowcount:
+        _history(connection, traceer_id, at, outcome)
+        return True
+    unmarked = {**parameters, "from": Berichtstatus.WORDT_VERWERKT.value}
+    if statement.execute(connection, unmarked).rowcount:
+        _history(
+            connection,
+            traceer_id,
+            at,
+            Berichtstatus.VERWERKING_VOLTOOID,
+            Berichtstatus.WORDT_AANGEBODEN,
+            outcome,
+        )
+        return True
+    return False
 
 
 def _history(
