@@ -61,6 +61,8 @@ class Settings:
     uvloop: bool = False
     # where an SQLite ledger's batches are written: "process" or "thread" (gateway.ledger.writer)
     ledger_writer: str = "process"
+    # how much lower the writer process's scheduling priority is than the event loop's (nice)
+    ledger_writer_nice: int = 10
     # processes serving the participants' port (gateway/workers.py): one per core to use
     workers: int = 1
     # where ``gateway send`` notes what it sent, for ``gateway mailbox status`` without an id
@@ -207,6 +209,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         sla_poll=_float(env, "GATEWAY_SLA_POLL", Settings.sla_poll),
         uvloop=_bool(env, "GATEWAY_UVLOOP"),
         ledger_writer=_choice(env, "GATEWAY_LEDGER_WRITER", Settings.ledger_writer, WRITERS),
+        ledger_writer_nice=_int(
+            env, "GATEWAY_LEDGER_WRITER_NICE", Settings.ledger_writer_nice, 0, 19
+        ),
         workers=_int(env, "GATEWAY_WORKERS", Settings.workers, 1, MAX_WORKERS),
         sent_log=_path(env, "GATEWAY_SENT_LOG") or Settings.sent_log,
         extra={k: v for k, v in env.items() if k.startswith("GATEWAY_")},

@@ -122,7 +122,12 @@ class Gateway:
         profile = profile_from_env(settings.extra)
         # The simulated participants' answer policies: one table, changed here at runtime.
         policies = Policies(parse_table(settings.extra.get(POLICIES_ENV, "")))
-        ledger = await Ledger.open(settings.db_url, now=clock.now, writer=settings.ledger_writer)
+        ledger = await Ledger.open(
+            settings.db_url,
+            now=clock.now,
+            writer=settings.ledger_writer,
+            writer_nice=settings.ledger_writer_nice,
+        )
         try:
             broker = await Broker.connect(
                 settings.amqp_url,

@@ -24,6 +24,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.bytes_in_flight == 4 * 26 * 1024 * 1024
     assert not settings.simulate
     assert settings.workers == 1
+    assert settings.ledger_writer_nice == 10
 
 
 def test_where_a_participant_client_goes() -> None:
@@ -56,6 +57,7 @@ def test_postgresql_url_gets_the_async_driver() -> None:
         ("GATEWAY_WORKERS", "two", "whole number"),
         ("GATEWAY_WORKERS", "0", "from 1 to 64"),
         ("GATEWAY_BODY_BUDGET", "1000000", "less than one request"),
+        ("GATEWAY_LEDGER_WRITER_NICE", "-5", "from 0 to 19"),
     ],
 )
 def test_a_bad_value_names_the_variable(name: str, value: str, expected: str) -> None:

@@ -44,6 +44,7 @@ from gateway.ledger.writer import (
     later,
     sqlite_writer_engine,
 )
+from gateway.ledger.writer_process import NICE as WRITER_NICE
 from gateway.ledger.writer_process import ProcessWriter
 from gateway.vsp import Berichtstatus
 
@@ -245,13 +246,21 @@ class Ledger:
         self._closed = False
 
     @classmethod
-    async def open(cls, db_url: str, *, now: Now = _utcnow, writer: str = "process") -> Ledger:
+    async def open(
+        cls,
+        db_url: str,
+        *,
+        now: Now = _utcnow,
+        writer: str = "process",
+        writer_nice: int = WRITER_NICE,
+    ) -> Ledger:
         """Connect to ``sqlite:///...`` or ``postgresql://...`` and migrate the schema.
 
         ``writer``: where an SQLite file's batches are written, ``"process"`` (a process of its
-        own, gateway.ledger.writer_process) or ``"thread"``; PostgreSQL's are written on the
-        event loop through asyncpg either way. An SQLite file is read through ``ThreadReads``;
-        PostgreSQL and an in-memory SQLite database through the async engine.
+        own, gateway.ledger.writer_process, its priority ``writer_nice`` below the gateway's)
+        or ``"thread"``; PostgreSQL's are written on the event loop through asyncpg either way.
+        An SQLite file is read through ``ThreadReads``; PostgreSQL and an in-memory SQLite
+        database through the async engine.
         """
         url = sqlalchemy_url(db_url)
         reads = None
@@ -264,7 +273,7 @@ class Ledger:
             if path and path != ":memory:":
                 sync_url = "sqlite:///" + path
                 ledger_writer: LedgerWriter = (
-                    ProcessWriter(sync_url)
+                    ProcessWriter(sync_url, nice=writer_nice)
                     if writer == "process"
                     else Writer.in_thread(sqlite_writer_engine(sync_url, sqlite_pragmas))
                 )

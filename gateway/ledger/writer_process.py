@@ -61,6 +61,12 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 _READ = 1024 * 1024
 
+# How much lower the child's scheduling priority is than the gateway's (``nice``). Where the
+# event loop and the writer wait for the same core, the loop goes first: it is what every
+# request waits on, while the writer, held back, writes a larger batch for the same commit.
+# On a machine with a core to spare for each, it changes nothing (docs/performance.md).
+NICE = 10
+
 
 class ProcessWriter:
     """The parent's side: operations to the child a frame per turn of the event loop, outcomes
@@ -69,8 +75,9 @@ class ProcessWriter:
     Has what the ledger needs of a writer (gateway.ledger.writer.LedgerWriter).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, nice: int = NICE) -> None:
         self._url = url
+        self._nice = nice
         self._child: _Child | None = None
         self._starting: asyncio.Task[None] | None = None
         self._next = 1  # the number of the next operation sent
@@ -98,6 +105,7 @@ class ProcessWriter:
             # Not ``-m``: the package imports this module, which would then run twice over.
             f"from {__name__} import main; main()",
             self._url,
+            str(self._nice),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=None,
@@ -435,10 +443,14 @@ def _send(sink: IO[bytes], value: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The child: ``main()`` with the SQLite URL as its argument; operations in, outcomes out."""
+    """The child: ``main()`` with the SQLite URL and, optionally, how much to lower its
+    priority (``NICE``) as its arguments; operations in, outcomes out."""
     from gateway.ledger.store import sqlite_pragmas
 
-    url = (argv or sys.argv)[1]
+    arguments = argv or sys.argv
+    url = arguments[1]
+    if len(arguments) > 2 and int(arguments[2]) > 0:
+        os.nice(int(arguments[2]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     source, sink = _Input(sys.stdin.fileno()), sys.stdout.buffer

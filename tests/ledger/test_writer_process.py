@@ -92,6 +92,35 @@ async def test_batches_run_in_another_process(writer: ProcessWriter) -> None:
     assert writer.pid != os.getpid()
 
 
+@pytest.mark.parametrize("nice", [0, 7])
+async def test_the_child_runs_below_the_gateway_s_priority_by_as_much_as_asked(
+    url: str, nice: int
+) -> None:
+    """Its priority is ``nice`` lower than the process that started it (0: the same)."""
+    writer = ProcessWriter(url, nice=nice)
+    await writer.start()
+    try:
+        child = await writer.run(pid)
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, child) == min(19, mine + nice)
+        await writer.run(Note("written"))
+    finally:
+        await writer.close()
+    assert notes(url) == ["written"]
+
+
+async def test_the_ledger_s_writer_process_is_started_as_nice_as_it_is_told(url: str) -> None:
+    """``Ledger.open(..., writer_nice=)`` (GATEWAY_LEDGER_WRITER_NICE) reaches the child."""
+    ledger = await Ledger.open(url, writer_nice=4)
+    try:
+        child = ledger.writer.pid
+        assert child is not None
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, child) == min(19, mine + 4)
+    finally:
+        await ledger.close()
+
+
 async def test_an_operation_that_cannot_cross_fails_alone(writer: ProcessWriter, url: str) -> None:
     """A closure cannot be pickled: its caller gets the error, its batch mates are written."""
 
