@@ -19,9 +19,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gateway.ledger.schema import obligations
-from gateway.ledger.writer import Prepared, insert_later, insert_now, later, pending, queued, settle
+from gateway.ledger.writer import (
+    Prepared,
+    by_fields,
+    insert_later,
+    insert_now,
+    later,
+    pending,
+    queued,
+    settle,
+)
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Opening:
     """An obligation a message opens: ``debtor`` owes ``owed`` to ``creditor`` before ``due``."""
@@ -45,6 +55,7 @@ class Opening:
     is whether the message came in time."""
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Closing:
     """How a message meets what its sender owed its recipient.
@@ -62,6 +73,7 @@ class Closing:
     references: tuple[str, ...] = ()
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class ChainStep:
     """What one message does to the obligations: those it opens and those it meets."""
@@ -73,6 +85,7 @@ class ChainStep:
         return bool(self.opens or self.closes)
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Trigger:
     """The admitted message a step belongs to."""

@@ -40,6 +40,7 @@ from gateway.ledger.writer import (
     LedgerWriter,
     Prepared,
     Writer,
+    by_fields,
     insert_later,
     later,
     sqlite_writer_engine,
@@ -202,6 +203,7 @@ class Admission:
     """For a new retour admitted with ``answers``: the message it answers, if found."""
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Answers:
     """What a retour message answers, found in its admission's batch (``find_original`` there).
@@ -788,6 +790,7 @@ def _statuses_query(by_traceer: bool, by_conversatie: bool) -> sa.Select[Any]:
     return query.order_by(*_ARRIVAL).limit(sa.bindparam("limit"))
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Original:
     """What a retour message takes from the message it answers (``find_original``)."""
@@ -803,6 +806,7 @@ _ORIGINAL = Prepared(
 )
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class _FindOriginal:
     """A lookup, run by the writer with its batch: the accepted message with ``dedup_key``."""
@@ -874,6 +878,7 @@ def _inherited(answers: Answers, original: Original) -> dict[str, str]:
     return taken
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class _Refuse:
     """A refused message, for the status API; its row holds the meldingen."""
@@ -891,6 +896,7 @@ class _Refuse:
         )
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class _Routed:
     """The broker confirmed it: marked with the rest of the batch (``_mark_routed``), and what it
@@ -908,6 +914,7 @@ class _Routed:
             later(connection, _mark_delivered, (*self.delivers, self.now))
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class _Withdraw:
     """A message the broker never confirmed, gone with what it opened and its history."""
@@ -928,6 +935,7 @@ class _Withdraw:
         connection.execute(status_history.delete().where(status_history.c.traceer_id == traceer_id))
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class _Undeliverable:
     """A dead letter from ``recipient``'s inbox: True if the message moved (``undeliverable``)."""
@@ -946,6 +954,7 @@ class _Undeliverable:
         return moved
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class _Move:
     """A status change by one of ``_MOVES``; True if the message was in a state to move."""

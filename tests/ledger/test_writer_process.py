@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import os
 import pickle
 import signal
@@ -10,13 +12,16 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gateway.errors import LedgerUnavailable
-from gateway.ledger import Ledger, schema
+from gateway.ledger import Ledger, schema, store
+from gateway.ledger.obligations import ChainStep, Closing, Opening, Trigger
+from gateway.ledger.writer import _Outcome
 from gateway.ledger.writer_process import ProcessWriter
 
 
@@ -193,3 +198,28 @@ async def test_interrupts_do_not_stop_the_child(writer: ProcessWriter, url: str)
     await writer.close()
     assert child.returncode == 0
     assert notes(url) == ["still"]
+
+
+def test_what_crosses_to_the_child_comes_out_equal_and_built_by_its_constructor() -> None:
+    """The ledger's operation values (``by_fields``) pickle as their class and their field
+    values, for the constructor to rebuild: equal after the trip, one field or many, defaults
+    included."""
+    now = dt.datetime(2026, 12, 8, 9, 30, tzinfo=dt.UTC)
+    step = ChainStep(
+        opens=(Opening("OP090", "WMO306", ("WMO306",), "gemeente-0363", "aanbieder-1", now),),
+        closes=(Closing("WMO305", "aanbieder-1", "gemeente-0363", references=("300201",)),),
+    )
+    values: list[Any] = [
+        step,
+        ChainStep(),
+        Trigger("t-1", "WMO305", "000123", "c-1"),
+        store.Answers("aanbieder-1|WMO301|000123", conversatie=True, antwoord=False),
+        store._Routed("t-1", now, delivers=("t-0", "aanbieder-1")),
+        store._Routed("t-2", now),
+        store._FindOriginal("aanbieder-1|WMO301|000123"),
+        _Outcome(value=store.Original("t-0", "c-0")),
+    ]
+    for value in values:
+        fields = tuple(getattr(value, field.name) for field in dataclasses.fields(value))
+        assert value.__reduce__() == (type(value), fields)
+        assert pickle.loads(pickle.dumps(value, protocol=5)) == value
