@@ -66,14 +66,8 @@ def trim() -> bool:
     return True
 
 
-# New objects the collector lets accumulate before it walks the young generation: CPython's
-# default is 700.
-YOUNG = 10_000
-
-
 def settle() -> int:
     """Collect once, then freeze what is left: what startup built lives as long as the process.
-    And walk the young generation after ``YOUNG`` new objects instead of 700.
 
     A started gateway holds about 100,000 objects the collector tracks (the registry, the
     catalog's Python side, SQLAlchemy's tables and statements, the modules), and each full
@@ -81,17 +75,8 @@ def settle() -> int:
     under load, and every request in flight waited for it (docs/performance.md). Frozen, they
     are left out of every collection; a full one walks what was made since, 10-20 ms. What is
     frozen is never collected, so this runs once, when startup is done, after a collection that
-    leaves nothing behind but what is still in use.
-
-    The young generation: almost everything a request makes is freed by its reference count
-    when the request is done, but the count of new objects passed 700 about thirty times a
-    second under load, and each pass walked what the requests in flight still held and moved
-    it on to the older generations: 3% of the event loop's CPU. With 10,000 the count is
-    reached about once in five seconds (a pass of 2-3 ms). Returns how many objects were
-    frozen.
+    leaves nothing behind but what is still in use. Returns how many objects were frozen.
     """
     gc.collect()
     gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG, middle, old)
     return gc.get_freeze_count()
