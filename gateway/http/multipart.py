@@ -9,6 +9,7 @@ RFC 7578), refusing anything else with a message that says what is wrong.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,6 +50,13 @@ class MediaType:
                     text = _QUOTED_PAIR.sub(rb"\1", text)
             parameters.setdefault(name.decode("ascii").lower(), text.decode("utf-8", "replace"))
         return cls(_type(head), parameters)
+
+
+@functools.lru_cache(maxsize=64)
+def _disposition(value: bytes) -> MediaType:
+    """A part's Content-Disposition, parsed once per value: a participant's software sends the
+    same few (``form-data; name="payload"``) with every push. Its parameters are only read."""
+    return MediaType.parse(value)
 
 
 def _type(head: bytes | bytearray) -> str:
@@ -135,7 +143,7 @@ def _part(
             continue
         field = field.strip().lower()
         if field == b"content-disposition":
-            disposition = MediaType.parse(value)
+            disposition = _disposition(bytes(value))
         elif field == b"content-type":
             # Only its type matters, so its parameters are not read.
             content_type = _type(value.partition(b";")[0])
