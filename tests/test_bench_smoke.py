@@ -222,6 +222,19 @@ def test_publish_cost_runs_both_ways_and_removes_its_vhost() -> None:
     assert vhost not in vhosts.stdout.split()
 
 
+def test_frame_cost_pickles_the_ledger_s_own_operations_both_ways() -> None:
+    """``bench.frame_cost`` captures an admission and a routed mark per 305 and times their
+    frame with ``by_fields`` and with the dataclass's own pickling, which it puts back."""
+    done = run_bench("frame_cost", "--admissions", "3", "--rounds", "1")
+    result = json.loads(done.stdout)
+    assert result["operations"] == 6
+    for way in ("by_fields", "dataclass"):
+        assert result[way]["pickle_us"] > 0
+        assert result[way]["unpickle_us"] > 0
+    # The dataclass's own pickling writes its state as a list after an empty constructor call.
+    assert result["dataclass"]["bytes"] > result["by_fields"]["bytes"]
+
+
 def test_cpu_split_names_the_gateway_its_writer_and_the_load() -> None:
     """``bench.cpu_split`` loads a gateway briefly and reports the CPU of the gateway, its ledger
     writer process and the load generator, what each waited for a core, and the machine's idle
