@@ -52,12 +52,12 @@ BY_FIELDS = (
 
 async def captured(admissions: int) -> list[Any]:
     """The operations the ledger hands its writer for ``admissions`` admitted, routed 305s."""
-    operations: list[Any] = []
+    seen: list[Any] = []
     transact = writer_module.transact
 
-    def capture(connection: Connection, batch: Sequence[Operation[Any]]) -> list[_Outcome]:
-        operations.extend(batch)
-        return transact(connection, batch)
+    def capture(connection: Connection, operations: Sequence[Operation[Any]]) -> list[_Outcome]:
+        seen.extend(operations)
+        return transact(connection, operations)
 
     with tempfile.TemporaryDirectory(prefix="bench-frame-") as directory:
         ledger = await open_ledger("sqlite", Path(directory), None)
@@ -70,7 +70,7 @@ async def captured(admissions: int) -> list[Any]:
         finally:
             writer_module.transact = transact
             await ledger.close()
-    return operations
+    return seen
 
 
 @contextlib.contextmanager
