@@ -228,7 +228,9 @@ class _Pass:
                 self.parser.close()
                 self._take_events()
             except etree.XMLSyntaxError as exc:
-                return exc
+                # Without its traceback: through this frame it holds the message and the
+                # parser, in cycles only the garbage collector would break.
+                return exc.with_traceback(None)
             finally:
                 _wind_up(self.parser, self.root)
         return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import re
+import types
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -127,6 +129,27 @@ def test_a_large_message_with_errors_far_apart_lists_them_on_their_lines(large_3
     assert outcome[0] == "invalid"
     assert outcome[2] == 2
     assert int(outcome[1][1].split(":")[0].removeprefix("line ")) > 65_535
+
+
+@pytest.mark.parametrize("how", ["broken", "invalid"])
+def test_a_refused_large_message_leaves_no_frame_behind_in_a_cycle(
+    large_323: bytes, how: str
+) -> None:
+    """The parser's complaint comes back without its traceback: through the pass's frame it
+    held the message and the parser in reference cycles, which only the garbage collector
+    frees, a message of up to 25 MB at a time."""
+    data = large_323[:-20] if how == "broken" else large_323.replace(b">4<", b">x<", 1)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        with pytest.raises(NotWellFormedError if how == "broken" else SchemaViolation):
+            read_message(data, CATALOG, lambda _: HEADER)
+        gc.collect()
+        frames = [o.f_code.co_name for o in gc.garbage if isinstance(o, types.FrameType)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert frames == []
 
 
 def test_a_large_message_leaves_only_the_open_elements_in_the_parser(large_323: bytes) -> None:
