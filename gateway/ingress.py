@@ -180,7 +180,7 @@ class Ingress:
             answers_identificatie=_answers_identificatie(message_type, header),
             sha256=hashlib.sha256(payload).hexdigest(),
             payload=payload,
-            trace_id=os.urandom(16).hex(),  # 128 random bits; uuid4's hex took five times as long
+            trace_id=os.urandom(16).hex(),  # 128 random bits; uuid4().hex took four times as long
         )
         # The obligations it opens and meets go into the ledger with it (gateway.sla.chains).
         step = None
