@@ -32,22 +32,18 @@ from gateway.ledger import obligations, store
 from gateway.ledger import writer as writer_module
 from gateway.ledger.writer import Operation, _Outcome
 
-# The values by_fields pickles; _Admit has a __reduce__ of its own and keeps it.
-BY_FIELDS = (
-    obligations.Opening,
-    obligations.Closing,
-    obligations.ChainStep,
-    obligations.Trigger,
-    store.Answers,
-    store.Original,
-    store._FindOriginal,
-    store._Refuse,
-    store._Routed,
-    store._Withdraw,
-    store._Undeliverable,
-    store._Move,
-    _Outcome,
-)
+
+def by_fields_classes() -> list[type]:
+    """The ledger's classes that ``by_fields`` gave their ``__reduce__`` (``_Admit`` has one of
+    its own and keeps it)."""
+    return [
+        value
+        for module in (obligations, store, writer_module)
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and value.__module__ == module.__name__
+        and getattr(value.__dict__.get("__reduce__"), "__qualname__", "").startswith("by_fields.")
+    ]
 
 
 async def captured(admissions: int) -> list[Any]:
@@ -76,7 +72,7 @@ async def captured(admissions: int) -> list[Any]:
 @contextlib.contextmanager
 def dataclass_pickling() -> Iterator[None]:
     """The values pickled as a slotted dataclass is without ``by_fields``."""
-    taken = {cls: cls.__dict__["__reduce__"] for cls in BY_FIELDS}
+    taken = {cls: cls.__dict__["__reduce__"] for cls in by_fields_classes()}
     for cls in taken:
         delattr(cls, "__reduce__")
     try:

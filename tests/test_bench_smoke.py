@@ -17,12 +17,16 @@ from typing import Any
 import aio_pika
 import pytest
 
+from bench.frame_cost import by_fields_classes, dataclass_pickling
 from bench.load import LoadSpec
 from bench.messages import identificatie, wmo305, wmo323
 from bench.push_cost import measure
 from bench.run import ROOT, free_port, verdicts
 from bench.servers import MINIMAL_QUEUE
 from gateway.errors import SchemaViolation
+from gateway.ledger import store
+from gateway.ledger.obligations import ChainStep, Closing, Opening, Trigger
+from gateway.ledger.writer import _Outcome
 from gateway.standard.catalog import default_catalog
 from gateway.standard.xmlsafe import parse_xml
 from tests.fixtures.gateway import RunningGateway
@@ -224,7 +228,7 @@ def test_publish_cost_runs_both_ways_and_removes_its_vhost() -> None:
 
 def test_frame_cost_pickles_the_ledger_s_own_operations_both_ways() -> None:
     """``bench.frame_cost`` captures an admission and a routed mark per 305 and times their
-    frame with ``by_fields`` and with the dataclass's own pickling, which it puts back."""
+    frame with ``by_fields`` and with the dataclass's own pickling."""
     done = run_bench("frame_cost", "--admissions", "3", "--rounds", "1")
     result = json.loads(done.stdout)
     assert result["operations"] == 6
@@ -233,6 +237,18 @@ def test_frame_cost_pickles_the_ledger_s_own_operations_both_ways() -> None:
         assert result[way]["unpickle_us"] > 0
     # The dataclass's own pickling writes its state as a list after an empty constructor call.
     assert result["dataclass"]["bytes"] > result["by_fields"]["bytes"]
+
+
+def test_frame_cost_finds_every_by_fields_class_and_puts_its_pickling_back() -> None:
+    """What it takes ``by_fields`` from is found, not listed: the operations a 305 crosses
+    with among them, ``_Admit`` (a ``__reduce__`` of its own) not; and given back after."""
+    classes = by_fields_classes()
+    assert {Trigger, ChainStep, Opening, Closing, store._Routed, _Outcome} <= set(classes)
+    assert store._Admit not in classes
+    before = {cls: cls.__dict__["__reduce__"] for cls in classes}
+    with dataclass_pickling():
+        assert all("__reduce__" not in cls.__dict__ for cls in classes)
+    assert {cls: cls.__dict__["__reduce__"] for cls in classes} == before
 
 
 def test_cpu_split_names_the_gateway_its_writer_and_the_load() -> None:

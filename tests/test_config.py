@@ -10,6 +10,7 @@ import pytest
 
 from gateway import config
 from gateway.errors import ConfigError
+from gateway.ledger import writer_process
 from tests.reliability.process import serve_once
 
 
@@ -24,7 +25,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.bytes_in_flight == 4 * 26 * 1024 * 1024
     assert not settings.simulate
     assert settings.workers == 1
-    assert settings.ledger_writer_nice == 10
+    assert settings.ledger_writer_nice == writer_process.NICE == 10  # one default, two places
 
 
 def test_where_a_participant_client_goes() -> None:

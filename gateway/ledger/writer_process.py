@@ -447,10 +447,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     priority (``NICE``) as its arguments; operations in, outcomes out."""
     from gateway.ledger.store import sqlite_pragmas
 
-    arguments = argv or sys.argv
-    url = arguments[1]
-    if len(arguments) > 2 and int(arguments[2]) > 0:
-        os.nice(int(arguments[2]))
+    url, *rest = (argv or sys.argv)[1:]
+    nice = int(rest[0]) if rest else 0
+    if nice > 0:
+        os.nice(nice)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     source, sink = _Input(sys.stdin.fileno()), sys.stdout.buffer
